@@ -1,0 +1,169 @@
+/* tmprun: run a command with a private temporary directory that is removed when it ends.
+ * Reads like the steps it takes; every exit status is chosen here and only here. */
+#include "config.h"
+
+#include <sys/wait.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gc.h"
+#include "log.h"
+#include "opts.h"
+#include "rmtree.h"
+#include "supervise.h"
+#include "workspace.h"
+
+/* Exit statuses, as timeout(1), env(1) and nohup(1) use them. */
+enum {
+    EXIT_TMPRUN = 125,    /* tmprun failed, bad usage, or cleanup failed after a 0 status */
+    EXIT_CANNOT_RUN = 126,
+    EXIT_NOT_FOUND = 127,
+};
+
+static int run_gc(const struct tmprun_opts *o)
+{
+    struct gc_spec spec = {
+        .prefix = o->prefix ? o->prefix : WS_DEFAULT_PREFIX,
+        .suffix = o->suffix ? o->suffix : "",
+        .older_than = o->older_than,
+        .dry_run = o->dry_run,
+    };
+    struct gc_stats st;
+    char *base;
+    const char *failed;
+    int ret = ws_choose_base(o->dir, &base, &spec.basefd, &failed);
+
+    if (ret < 0)
+        die(EXIT_TMPRUN, "cannot use %s: %s", failed ? failed : "any temporary directory",
+            ws_base_strerror(ret));
+    spec.base = base;
+    ret = gc_run(&spec, &st);
+    info("%s: %lu %s, %lu in use, %lu too recent, %lu failed", base, st.removed,
+         o->dry_run ? "would be removed" : "removed", st.busy, st.young, st.failed);
+    if (ret < 0 && st.failed == 0)
+        warn_errno(ret, "cannot read %s", base);
+    return ret < 0 ? 1 : 0;
+}
+
+static void export_path(const struct tmprun_opts *o, const char *path)
+{
+    if (setenv("TMPDIR", path, 1) < 0 || setenv("WORKDIR", path, 1) < 0)
+        die_errno(EXIT_TMPRUN, errno, "cannot set the environment");
+    for (size_t i = 0; i < o->nexports; i++)
+        if (setenv(o->exports[i], path, 1) < 0)
+            die_errno(EXIT_TMPRUN, errno, "cannot set %s", o->exports[i]);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* "exited with status 3" / "killed by signal 9 (Killed)" */
+static void describe(const struct child_result *res, char *buf, size_t len)
+{
+    if (res->stage != STAGE_NONE)
+        (void)snprintf(buf, len, "command could not be run");
+    else if (WIFSIGNALED(res->status))
+        (void)snprintf(buf, len, "command killed by signal %d (%s)", WTERMSIG(res->status),
+                       strsignal(WTERMSIG(res->status)));
+    else
+        (void)snprintf(buf, len, "command exited with status %d", WEXITSTATUS(res->status));
+}
+
+int main(int argc, char **argv)
+{
+    struct tmprun_opts o;
+    struct sigstate sig;
+    struct workspace ws;
+    struct child_result res;
+    struct rmtree_result rm = {0};
+    struct timespec t0;
+    const char *failed;
+    bool failure, kept;
+    int ret, status;
+
+    ret = opts_parse(argc, argv, &o);
+    if (ret < 0)
+        return EXIT_TMPRUN;
+    if (ret == OPTS_DONE)
+        return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_TMPRUN;
+    log_verbosity = o.verbose;
+    if (o.gc)
+        return run_gc(&o);
+
+    /* Signals first: one that arrives while the workspace is being made must not kill us before we can
+     * remove it. */
+    ret = supervise_init(&sig);
+    if (ret < 0)
+        die_errno(EXIT_TMPRUN, ret, "cannot set up signal handling");
+    {
+        struct workspace_spec spec = {
+            .dir = o.dir, .prefix = o.prefix, .suffix = o.suffix, .mode = o.mode,
+            .uid = (uid_t)-1, .gid = (gid_t)-1,
+        };
+        ret = workspace_create(&spec, &ws, &failed);
+        if (ret < 0)
+            die(EXIT_TMPRUN, "cannot create a workspace in %s: %s",
+                failed ? failed : "any temporary directory", ws_base_strerror(ret));
+    }
+    info("created workspace %s (mode %04o)", ws.path, (unsigned)o.mode);
+    export_path(&o, ws.path);
+
+    {
+        struct child_spec cs = {
+            .argv = o.argv, .cwd_fd = o.cd ? ws.fd : -1, .inherit_fd = ws.fd, .grace = o.grace,
+        };
+        ret = supervise_run(&cs, &sig, &res);
+    }
+    if (ret < 0) {
+        warn_errno(ret, "cannot start %s", o.argv[0]);
+        res = (struct child_result){.stage = STAGE_SETUP, .err = -ret};
+    } else if (res.stage == STAGE_EXEC) {
+        warn_errno(res.err, "cannot run '%s'", o.argv[0]);
+    }
+    if (res.leftovers > 0)
+        info("stopped %lu leftover process%s", res.leftovers, res.leftovers == 1 ? "" : "es");
+
+    failure = res.stage != STAGE_NONE || WIFSIGNALED(res.status) || WEXITSTATUS(res.status) != 0;
+    kept = o.keep || (o.keep_on_failure && failure);
+    if (kept) {
+        char why[128];
+        describe(&res, why, sizeof(why));
+        warn("kept workspace %s (%s)", ws.path, o.keep ? "--keep" : why);
+    } else {
+        struct rmtree_opts ro = {.count_bytes = o.verbose > 0};
+        (void)clock_gettime(CLOCK_MONOTONIC, &t0);
+        ret = workspace_remove(&ws, &ro, &rm);
+        if (ret < 0 && !o.ignore_cleanup_errors)
+            rmtree_report(ws.path, &rm, ret);
+        info("removed %s: %llu entries, %llu bytes, %.3f s", ws.path, rm.entries, rm.bytes,
+             seconds_since(&t0));
+        rmtree_result_free(&rm);
+    }
+
+    /* The exit status, by the contract in tmprun(1) EXIT STATUS. */
+    if (res.stage == STAGE_EXEC)
+        status = res.err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
+    else if (res.stage == STAGE_SETUP)
+        status = EXIT_TMPRUN;
+    else if (WIFSIGNALED(res.status)) {
+        workspace_release(&ws);
+        opts_free(&o);
+        die_of_signal(WTERMSIG(res.status));
+    } else
+        status = WEXITSTATUS(res.status);
+    if (!kept && ret < 0 && !o.ignore_cleanup_errors && status == 0)
+        status = EXIT_TMPRUN;
+    workspace_release(&ws);
+    opts_free(&o);
+    if (fflush(stdout) != 0 && status == 0)
+        status = EXIT_TMPRUN;
+    return status;
+}

@@ -1,0 +1,252 @@
+#include "config.h"
+
+#include "opts.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "parse.h"
+#include "workspace.h"
+
+enum {
+    OPT_PREFIX = 0x100,
+    OPT_SUFFIX,
+    OPT_MODE,
+    OPT_EXPORT,
+    OPT_CD,
+    OPT_KEEP_ON_FAILURE,
+    OPT_IGNORE_CLEANUP_ERRORS,
+    OPT_GRACE,
+    OPT_GC,
+    OPT_OLDER_THAN,
+    OPT_DRY_RUN,
+};
+
+static const struct option longopts[] = {
+    {"dir", required_argument, NULL, 'd'},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"suffix", required_argument, NULL, OPT_SUFFIX},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"export", required_argument, NULL, OPT_EXPORT},
+    {"cd", no_argument, NULL, OPT_CD},
+    {"keep", no_argument, NULL, 'k'},
+    {"keep-on-failure", no_argument, NULL, OPT_KEEP_ON_FAILURE},
+    {"ignore-cleanup-errors", no_argument, NULL, OPT_IGNORE_CLEANUP_ERRORS},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"gc", no_argument, NULL, OPT_GC},
+    {"older-than", required_argument, NULL, OPT_OLDER_THAN},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static void usage(void)
+{
+    (void)printf(
+        "Usage: %s [OPTION]... [--] COMMAND [ARG]...\n"
+        "  or:  %s --gc [--dir=DIR] [--older-than=DURATION] [--dry-run] [-v]\n"
+        "Run COMMAND with a private temporary directory, exported as TMPDIR and WORKDIR,\n"
+        "and remove that directory with everything in it when COMMAND ends.\n"
+        "\n"
+        "  -d, --dir=DIR           create the workspace in DIR (default: $TMPDIR, $TEMP,\n"
+        "                            $TMP, /tmp, /var/tmp, /usr/tmp, the current directory)\n"
+        "      --prefix=PREFIX     name starts with PREFIX (default '" WS_DEFAULT_PREFIX "')\n"
+        "      --suffix=SUFFIX     name ends with SUFFIX (default none)\n"
+        "      --mode=OCTAL        mode of the workspace, whatever the umask (default 0700)\n"
+        "      --export=NAME       also export the path as NAME (repeatable)\n"
+        "      --cd                run COMMAND inside the workspace\n"
+        "  -k, --keep              never remove the workspace; print its path\n"
+        "      --keep-on-failure   keep it when COMMAND fails or dies of a signal\n"
+        "      --ignore-cleanup-errors  do not report removal failures nor let them\n"
+        "                            change the exit status\n"
+        "      --grace=DURATION    after COMMAND exits, give leftover processes this long\n"
+        "                            between SIGTERM and SIGKILL (default 2s; 0: SIGKILL)\n"
+        "      --gc                remove stale workspaces that killed runs left in DIR\n"
+        "      --older-than=DURATION  with --gc: only those unchanged this long\n"
+        "                            (default 1h; 0: any age)\n"
+        "      --dry-run           with --gc: only print what would be removed\n"
+        "  -v, --verbose           report the workspace, removal counts and timing\n"
+        "  -h, --help              display this help and exit\n"
+        "  -V, --version           output version information and exit\n"
+        "\n"
+        "DURATION is a number of seconds, optionally with a unit: s, m, h or d.\n"
+        "\n"
+        "Exit status: COMMAND's status; if COMMAND dies of a signal, tmprun dies of the same\n"
+        "signal after cleanup.  125 if tmprun itself fails (or cleanup fails after a 0 status),\n"
+        "126 if COMMAND cannot be run, 127 if COMMAND is not found.\n"
+        "\n"
+        "Full documentation: man tmprun\n",
+        log_progname, log_progname);
+}
+
+PRINTF(1, 2) static int usage_error(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    warn("%s", msg);
+    warn("Try '%s --help' for more information.", log_progname);
+    return -EINVAL;
+}
+
+static int duration_arg(const char *opt, const char *arg, double *out)
+{
+    int ret = parse_duration(arg, out);
+
+    if (ret == -ERANGE)
+        return usage_error("duration too large for %s", opt);
+    if (ret < 0)
+        return usage_error("invalid duration '%s' (use e.g. 30, 30s, 5m, 2h, 1d)", arg);
+    return 0;
+}
+
+static int add_export(struct tmprun_opts *o, const char *name)
+{
+    const char **n;
+
+    if (!valid_env_name(name))
+        return usage_error("invalid variable name for --export: '%s'", name);
+    n = realloc(o->exports, (o->nexports + 1) * sizeof(*n));
+    if (!n)
+        return usage_error("%s", "out of memory");
+    o->exports = n;
+    o->exports[o->nexports++] = name;
+    return 0;
+}
+
+int opts_parse(int argc, char **argv, struct tmprun_opts *o)
+{
+    bool seen_run_only = false, seen_gc_only = false;
+    int c, ret;
+
+    *o = (struct tmprun_opts){.mode = 0700, .grace = 2, .older_than = 3600};
+    opterr = 0;
+    optind = 0; /* a full reset, so the parser can be called more than once (tests, fuzzing) */
+    /* '+': the first non-option is COMMAND; everything after it is COMMAND's. */
+    while ((c = getopt_long(argc, argv, "+:d:kvhV", longopts, NULL)) != -1) {
+        ret = 0;
+        switch (c) {
+        case 'd':
+            o->dir = optarg;
+            break;
+        case OPT_PREFIX:
+            o->prefix = optarg;
+            break;
+        case OPT_SUFFIX:
+            o->suffix = optarg;
+            break;
+        case OPT_MODE:
+            if (parse_mode(optarg, &o->mode) < 0)
+                ret = usage_error("invalid mode '%s' (octal, at most 07777)", optarg);
+            seen_run_only = true;
+            break;
+        case OPT_EXPORT:
+            ret = add_export(o, optarg);
+            seen_run_only = true;
+            break;
+        case OPT_CD:
+            o->cd = seen_run_only = true;
+            break;
+        case 'k':
+            o->keep = seen_run_only = true;
+            break;
+        case OPT_KEEP_ON_FAILURE:
+            o->keep_on_failure = seen_run_only = true;
+            break;
+        case OPT_IGNORE_CLEANUP_ERRORS:
+            o->ignore_cleanup_errors = seen_run_only = true;
+            break;
+        case OPT_GRACE:
+            ret = duration_arg("--grace", optarg, &o->grace);
+            seen_run_only = true;
+            break;
+        case OPT_GC:
+            o->gc = true;
+            break;
+        case OPT_OLDER_THAN:
+            ret = duration_arg("--older-than", optarg, &o->older_than);
+            seen_gc_only = true;
+            break;
+        case OPT_DRY_RUN:
+            o->dry_run = seen_gc_only = true;
+            break;
+        case 'v':
+            o->verbose++;
+            break;
+        case 'h':
+            usage();
+            return OPTS_DONE;
+        case 'V':
+            (void)printf("%s %s\n"
+                         "Copyright (C) 2026 the tmprun authors.\n"
+                         "License GPLv3+: GNU GPL version 3 or later <https://gnu.org/licenses/gpl.html>.\n"
+                         "This is free software: you are free to change and redistribute it.\n"
+                         "There is NO WARRANTY, to the extent permitted by law.\n",
+                         PACKAGE_NAME, PACKAGE_VERSION);
+            return OPTS_DONE;
+        case ':':
+            ret = usage_error("option '%s' requires an argument", argv[optind - 1]);
+            break;
+        default:
+            if (optopt) {
+                char s[3] = {'-', (char)optopt, '\0'};
+                ret = usage_error("invalid option '%s'", s);
+            } else {
+                ret = usage_error("unrecognized option '%s'", argv[optind - 1]);
+            }
+            break;
+        }
+        if (ret < 0)
+            goto fail;
+    }
+    ret = ws_check_affixes(o->prefix ? o->prefix : WS_DEFAULT_PREFIX, o->suffix ? o->suffix : "");
+    if (ret == -EINVAL) {
+        ret = usage_error("%s", "--prefix and --suffix must not contain '/'");
+        goto fail;
+    }
+    if (ret < 0) {
+        ret = usage_error("%s", "--prefix and --suffix make the name longer than NAME_MAX");
+        goto fail;
+    }
+    if (o->gc) {
+        if (seen_run_only) {
+            ret = usage_error("%s", "--gc takes only --dir, --prefix, --suffix, --older-than, --dry-run, -v");
+            goto fail;
+        }
+        if (optind < argc) {
+            ret = usage_error("--gc takes no COMMAND (got '%s')", argv[optind]);
+            goto fail;
+        }
+        return OPTS_RUN;
+    }
+    if (seen_gc_only) {
+        ret = usage_error("%s", "--older-than and --dry-run go with --gc");
+        goto fail;
+    }
+    if (optind >= argc) {
+        ret = usage_error("%s", "missing COMMAND");
+        goto fail;
+    }
+    o->argv = argv + optind;
+    return OPTS_RUN;
+fail:
+    opts_free(o);
+    return ret;
+}
+
+void opts_free(struct tmprun_opts *o)
+{
+    free(o->exports);
+    o->exports = NULL;
+    o->nexports = 0;
+}

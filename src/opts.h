@@ -1,0 +1,36 @@
+/* The command line: argv -> struct tmprun_opts. */
+#ifndef TMPRUN_OPTS_H
+#define TMPRUN_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tmprun_opts {
+    const char *dir;    /* --dir */
+    const char *prefix; /* --prefix */
+    const char *suffix; /* --suffix */
+    mode_t mode;        /* --mode */
+    const char **exports; /* --export names, besides TMPDIR and WORKDIR */
+    size_t nexports;
+    bool cd;
+    bool keep;
+    bool keep_on_failure;
+    bool ignore_cleanup_errors;
+    double grace;       /* --grace, seconds */
+    bool gc;
+    double older_than;  /* --older-than, seconds */
+    bool dry_run;
+    int verbose;
+    char **argv;        /* COMMAND [ARG]..., NULL-terminated; NULL with --gc */
+};
+
+enum { OPTS_RUN = 0, OPTS_DONE = 1 };
+
+/* Parse argv. Returns OPTS_RUN, OPTS_DONE after --help or --version (printed on stdout), or -EINVAL after
+ * printing a usage error on stderr. Options stop at the first non-option (COMMAND's options are its own). */
+int opts_parse(int argc, char **argv, struct tmprun_opts *o);
+
+void opts_free(struct tmprun_opts *o);
+
+#endif

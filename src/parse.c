@@ -1,0 +1,128 @@
+#include "config.h"
+
+#include "parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Digits, at most one '.', then the rest: strtod() alone would take "inf", "0x10", " 5" and "1e3". */
+static const char *scan_decimal(const char *s, bool allow_dot)
+{
+    bool digits = false, dot = false;
+
+    for (; *s; s++) {
+        if (isdigit((unsigned char)*s))
+            digits = true;
+        else if (*s == '.' && allow_dot && !dot)
+            dot = true;
+        else
+            break;
+    }
+    return digits ? s : NULL;
+}
+
+int parse_duration(const char *s, double *seconds)
+{
+    const char *end = scan_decimal(s, true);
+    double v, unit = 1;
+
+    if (!end)
+        return -EINVAL;
+    switch (*end) {
+    case '\0':
+    case 's':
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (*end != '\0' && end[1] != '\0')
+        return -EINVAL;
+    errno = 0;
+    v = strtod(s, NULL);
+    if (errno != 0 || !isfinite(v) || v * unit > PARSE_MAX_SECONDS)
+        return -ERANGE;
+    *seconds = v * unit;
+    return 0;
+}
+
+int parse_mode(const char *s, mode_t *mode)
+{
+    unsigned long v = 0;
+    size_t n = 0;
+
+    for (; *s; s++, n++) {
+        if (*s < '0' || *s > '7' || n == 4)
+            return -EINVAL;
+        v = v * 8 + (unsigned long)(*s - '0');
+    }
+    if (n == 0)
+        return -EINVAL;
+    *mode = (mode_t)v;
+    return 0;
+}
+
+int parse_size(const char *s, char *out, size_t outlen)
+{
+    const char *end = scan_decimal(s, false);
+    unsigned long long v;
+    char suffix = '\0';
+
+    if (!end)
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, NULL, 10);
+    if (errno != 0)
+        return -ERANGE;
+    switch (*end) {
+    case '\0':
+        break;
+    case '%':
+        if (v == 0 || v > 100)
+            return -ERANGE;
+        break;
+    case 'k':
+    case 'K':
+    case 'm':
+    case 'M':
+    case 'g':
+    case 'G':
+        suffix = (char)toupper((unsigned char)*end);
+        if (v > (1ULL << 40))
+            return -ERANGE;
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (*end != '\0' && end[1] != '\0')
+        return -EINVAL;
+    if (v == 0)
+        return -ERANGE; /* tmpfs takes size=0 as "unlimited": never what a quota means */
+    if (*end == '%')
+        suffix = '%';
+    if ((size_t)snprintf(out, outlen, "%llu%.1s", v, &suffix) >= outlen)
+        return -ERANGE;
+    return 0;
+}
+
+bool valid_env_name(const char *s)
+{
+    if (!(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return false;
+    return true;
+}

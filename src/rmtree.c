@@ -1,0 +1,489 @@
+#include "config.h"
+
+#include "rmtree.h"
+
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* Directory fds the walk keeps open below the top one. Deeper ancestors are closed and reopened through "..",
+ * as gnulib fts does, so a 100,000-level chain costs the same handful of fds as a flat tree. */
+#define OPEN_LEVELS 4
+/* A directory that is still not empty after this many scans is reported rather than scanned forever (something
+ * keeps creating entries in it). */
+#define MAX_SCANS 3
+#define NO_NAME SIZE_MAX
+
+struct frame {
+    int fd;           /* -1 while closed to bound the number of open fds */
+    bool scanned;     /* its entries have been read and its files unlinked */
+    bool failed;      /* something below stays: do not try to remove it, do not report ENOTEMPTY */
+    unsigned char scans;
+    dev_t dev;
+    ino_t ino;
+    size_t name_off;   /* its name in walk.names, NO_NAME for the top */
+    size_t pend_start; /* its subdirectories still to visit are the names from here to the end of walk.names */
+};
+
+struct walk {
+    struct frame *frames;
+    size_t depth; /* frames in use */
+    size_t cap;
+    /* One stack of NUL-terminated names shared by all levels: each frame's pending subdirectory names sit above
+     * its own name, so the whole walk needs memory in proportion to depth plus the widest pending list. */
+    char *names;
+    size_t nlen, ncap;
+    uint64_t mnt_id;
+    dev_t dev;
+    uid_t euid;
+    unsigned open_fds;
+    const struct rmtree_opts *opts;
+    struct rmtree_result *r;
+    int first_error;
+    char buf[32768] __attribute__((aligned(8))); /* getdents64 buffer; scans never nest */
+};
+
+struct linux_dirent64 {
+    ino64_t d_ino;
+    off64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+int fchmod_any(int fd, mode_t mode)
+{
+    char path[sizeof("/proc/self/fd/") + 3 * sizeof(int)];
+
+    if (fchmod(fd, mode) == 0)
+        return 0;
+    if (errno != EBADF)
+        return neg_errno();
+    /* An O_PATH fd cannot be fchmod()ed; its /proc magic link names exactly the inode it holds, so this is
+     * not a path lookup an attacker can redirect (systemd's fchmod_opath does the same). */
+    (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    if (chmod(path, mode) < 0)
+        return errno == ENOENT ? -ENOSYS : neg_errno();
+    return 0;
+}
+
+static char *frame_name(struct walk *w, size_t i)
+{
+    return w->names + w->frames[i].name_off;
+}
+
+/* "a/b/leaf" for the entry leaf in the deepest frame; built only when a failure is reported. */
+static char *build_path(struct walk *w, const char *leaf)
+{
+    size_t len = strlen(leaf) + 1;
+    char *p, *s;
+
+    for (size_t i = 1; i < w->depth; i++)
+        len += strlen(frame_name(w, i)) + 1;
+    s = p = malloc(len);
+    if (!s)
+        return NULL;
+    for (size_t i = 1; i < w->depth; i++)
+        p = stpcpy(stpcpy(p, frame_name(w, i)), "/");
+    strcpy(p, leaf);
+    return s;
+}
+
+/* Record the failure of leaf (a name in the deepest frame, or "" for that frame itself). */
+static void fail(struct walk *w, const char *leaf, int err)
+{
+    struct rmtree_result *r = w->r;
+
+    if (w->first_error == 0)
+        w->first_error = err;
+    r->nerrors++;
+    if (r->nreported < RMTREE_MAX_REPORTED) {
+        char *path = build_path(w, leaf);
+        if (path && *leaf == '\0' && strlen(path) > 0)
+            path[strlen(path) - 1] = '\0'; /* drop the trailing "/" */
+        r->errors[r->nreported].path = path;
+        r->errors[r->nreported].err = err;
+        r->nreported++;
+    }
+}
+
+static int push_name(struct walk *w, const char *name)
+{
+    size_t len = strlen(name) + 1;
+
+    if (w->nlen + len > w->ncap) {
+        size_t cap = w->ncap ? w->ncap : 4096;
+        char *n;
+        while (cap < w->nlen + len)
+            cap *= 2;
+        n = realloc(w->names, cap);
+        if (!n)
+            return -ENOMEM;
+        w->names = n;
+        w->ncap = cap;
+    }
+    memcpy(w->names + w->nlen, name, len);
+    w->nlen += len;
+    return 0;
+}
+
+static void close_frame_fd(struct walk *w, struct frame *f)
+{
+    if (f->fd >= 0) {
+        (void)close(f->fd);
+        f->fd = -1;
+        w->open_fds--;
+    }
+}
+
+static void note_open(struct walk *w)
+{
+    w->open_fds++;
+    if (w->open_fds > w->r->max_fds)
+        w->r->max_fds = w->open_fds;
+}
+
+/* Check that the directory open at fd is on the walk's mount, and make it usable if this user owns it but its
+ * mode denies us: 0555 and 0000 trees (Go's module cache, chmod -R a-w) are normal in a workspace. */
+static int vet_dir(struct walk *w, int fd, struct frame *f)
+{
+    struct statx stx;
+
+    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO
+              | STATX_MNT_ID, &stx) < 0)
+        return neg_errno();
+    if (!S_ISDIR(stx.stx_mode))
+        return -ENOTDIR;
+    /* A different mount id catches bind mounts of the same filesystem, which share st_dev. */
+    if (makedev(stx.stx_dev_major, stx.stx_dev_minor) != w->dev
+        || ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != w->mnt_id))
+        return -EXDEV;
+    f->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    f->ino = stx.stx_ino;
+    if (stx.stx_uid == w->euid && (stx.stx_mode & 0700) != 0700)
+        return fchmod_any(fd, (stx.stx_mode & 07777) | 0700);
+    return 0;
+}
+
+/* Open subdirectory name of the deepest frame without following a symlink, and vet it. */
+static int open_subdir(struct walk *w, const char *name, struct frame *child)
+{
+    int pfd = w->frames[w->depth - 1].fd;
+    cleanup_fd int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    int ret;
+
+    if (fd < 0 && errno == EACCES) {
+        /* Unreadable: take an O_PATH fd on the same inode, vet it (mount, owner) and fix its mode, then open
+         * it for reading through that fd, so the name is resolved once. */
+        cleanup_fd int pfd2 = openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (pfd2 < 0)
+            return neg_errno();
+        ret = vet_dir(w, pfd2, child);
+        if (ret < 0)
+            return ret;
+        fd = openat(pfd2, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+    }
+    if (fd < 0)
+        return neg_errno();
+    ret = vet_dir(w, fd, child);
+    if (ret < 0)
+        return ret;
+    child->fd = steal_fd(&fd);
+    note_open(w);
+    return 0;
+}
+
+static int unlink_entry(struct walk *w, int dfd, const char *name)
+{
+    if (w->opts->count_bytes) {
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            w->r->bytes += (unsigned long long)st.st_size;
+    }
+    if (unlinkat(dfd, name, 0) == 0) {
+        w->r->entries++;
+        return 0;
+    }
+    return neg_errno();
+}
+
+/* Read the deepest directory once: unlink what is not a directory, queue the subdirectories. Failures are
+ * recorded; only running out of memory stops the walk. */
+static int scan(struct walk *w)
+{
+    struct frame *f = &w->frames[w->depth - 1];
+
+    f->scanned = true;
+    f->scans++;
+    f->pend_start = w->nlen;
+    if (lseek(f->fd, 0, SEEK_SET) < 0) {
+        fail(w, "", neg_errno());
+        f->failed = true;
+        return 0;
+    }
+    for (;;) {
+        long n = syscall(SYS_getdents64, f->fd, w->buf, sizeof(w->buf));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fail(w, "", neg_errno());
+            f->failed = true;
+            return 0;
+        }
+        if (n == 0)
+            return 0;
+        for (long off = 0; off < n;) {
+            struct linux_dirent64 *d = (struct linux_dirent64 *)(void *)(w->buf + off);
+            const char *name = d->d_name;
+            unsigned char type = d->d_type;
+            int ret;
+
+            off += d->d_reclen;
+            if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+                continue;
+            if (type == DT_UNKNOWN) {
+                struct stat st;
+                if (fstatat(f->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                    if (errno != ENOENT) {
+                        fail(w, name, neg_errno());
+                        f->failed = true;
+                    }
+                    continue;
+                }
+                type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+            }
+            if (type != DT_DIR) {
+                ret = unlink_entry(w, f->fd, name);
+                if (ret == -EISDIR)
+                    type = DT_DIR; /* replaced by a directory since it was read */
+                else if (ret < 0 && ret != -ENOENT) {
+                    fail(w, name, ret);
+                    f->failed = true;
+                }
+            }
+            if (type == DT_DIR) {
+                ret = push_name(w, name);
+                if (ret < 0) {
+                    fail(w, name, ret);
+                    return ret;
+                }
+            }
+        }
+    }
+}
+
+static int push_frame(struct walk *w)
+{
+    if (w->depth == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        struct frame *n = realloc(w->frames, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        w->frames = n;
+        w->cap = cap;
+    }
+    w->frames[w->depth] = (struct frame){.fd = -1};
+    return 0;
+}
+
+/* Descend into the last pending subdirectory of the deepest frame. */
+static int descend(struct walk *w)
+{
+    struct frame *f = &w->frames[w->depth - 1];
+    size_t off = w->nlen - 1; /* the last name ends at nlen - 1 */
+    struct frame *child;
+    int ret;
+
+    while (off > f->pend_start && w->names[off - 1] != '\0')
+        off--;
+    ret = push_frame(w);
+    if (ret < 0) {
+        fail(w, w->names + off, ret);
+        return ret;
+    }
+    f = &w->frames[w->depth - 1];
+    child = &w->frames[w->depth];
+    child->name_off = off;
+    ret = open_subdir(w, w->names + off, child);
+    if (ret == -ELOOP || ret == -ENOTDIR) {
+        /* Swapped for a symlink or a file since the scan: unlink that entry, never follow it. */
+        ret = unlink_entry(w, f->fd, w->names + off);
+    }
+    if (ret < 0) {
+        /* ENOENT: removed by someone else meanwhile, which is what we wanted. */
+        if (ret != -ENOENT) {
+            fail(w, w->names + off, ret);
+            f->failed = true;
+        }
+        w->nlen = off;
+        return 0;
+    }
+    child->pend_start = w->nlen;
+    w->depth++;
+    if (w->depth > OPEN_LEVELS + 1)
+        close_frame_fd(w, &w->frames[w->depth - OPEN_LEVELS - 1]);
+    return 0;
+}
+
+/* Make sure the parent of the deepest frame is open, reopening it through ".." if it was closed on the way
+ * down; the directory found there must be the one we left (same device and inode), or the tree was moved
+ * under us and going on could reach outside it. */
+static int reopen_parent(struct walk *w)
+{
+    struct frame *f = &w->frames[w->depth - 1];
+    struct frame *p = &w->frames[w->depth - 2];
+    struct stat st;
+    int fd;
+
+    if (p->fd >= 0)
+        return 0;
+    fd = openat(f->fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return neg_errno();
+    if (fstat(fd, &st) < 0 || st.st_dev != p->dev || st.st_ino != p->ino) {
+        (void)close(fd);
+        return -ESTALE;
+    }
+    p->fd = fd;
+    note_open(w);
+    return 0;
+}
+
+/* The deepest frame is done: remove it through its parent and pop it. */
+static int ascend(struct walk *w)
+{
+    struct frame *f = &w->frames[w->depth - 1];
+    struct frame *p;
+    const char *name = frame_name(w, w->depth - 1);
+    int ret = reopen_parent(w);
+
+    if (ret < 0) {
+        /* Without a verified parent nothing above can be reached safely: stop the walk. */
+        fail(w, "", ret);
+        return ret;
+    }
+    p = &w->frames[w->depth - 2];
+    if (!f->failed) {
+        if (unlinkat(p->fd, name, AT_REMOVEDIR) == 0) {
+            w->r->entries++;
+        } else if (errno == ENOTEMPTY && f->scans < MAX_SCANS) {
+            f->scanned = false; /* entries appeared while we worked: read it again */
+            return 0;
+        } else if (errno != ENOENT) {
+            ret = neg_errno();
+            w->depth--;
+            fail(w, name, ret);
+            w->depth++;
+            f->failed = true;
+        }
+    }
+    if (f->failed)
+        p->failed = true;
+    close_frame_fd(w, f);
+    w->nlen = f->name_off;
+    w->depth--;
+    return 0;
+}
+
+int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r)
+{
+    static const struct rmtree_opts defaults;
+    struct walk *w;
+    struct statx stx;
+    int ret = 0;
+
+    if (statx(dirfd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_MNT_ID,
+              &stx) < 0)
+        return neg_errno();
+    if (!S_ISDIR(stx.stx_mode))
+        return -ENOTDIR;
+    w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->opts = opts ? opts : &defaults;
+    w->r = r;
+    w->euid = geteuid();
+    w->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    w->mnt_id = stx.stx_mnt_id;
+    if (r->max_fds < 1)
+        r->max_fds = 1;
+    ret = push_frame(w);
+    if (ret < 0)
+        goto out;
+    w->frames[0].fd = dirfd;
+    w->frames[0].name_off = NO_NAME;
+    w->depth = 1;
+    w->open_fds = 1;
+    ret = vet_dir(w, dirfd, &w->frames[0]);
+    if (ret < 0) {
+        fail(w, "", ret);
+        goto out;
+    }
+
+    while (w->depth > 0) {
+        struct frame *f = &w->frames[w->depth - 1];
+
+        if (!f->scanned) {
+            ret = scan(w);
+        } else if (w->nlen > f->pend_start) {
+            ret = descend(w);
+        } else if (w->depth > 1) {
+            ret = ascend(w);
+        } else {
+            break;
+        }
+        if (ret < 0) {
+            /* Out of memory or a tree moved under us (already recorded): unwind, closing what we hold. */
+            while (w->depth > 1)
+                close_frame_fd(w, &w->frames[--w->depth]);
+            break;
+        }
+    }
+    ret = w->first_error;
+out:
+    free(w->frames);
+    free(w->names);
+    free(w);
+    return ret;
+}
+
+void rmtree_result_free(struct rmtree_result *r)
+{
+    for (size_t i = 0; i < r->nreported; i++)
+        free(r->errors[i].path);
+    r->nreported = 0;
+}
+
+void rmtree_report(const char *top, const struct rmtree_result *r, int ret)
+{
+    for (size_t i = 0; i < r->nreported; i++) {
+        const struct rmtree_error *e = &r->errors[i];
+        const char *rel = e->path ? e->path : "?";
+        const char *sep = *rel ? "/" : "";
+        if (e->err == -EXDEV)
+            warn("cannot remove %s%s%s: a mount point or another filesystem; not crossed", top, sep, rel);
+        else if (e->err == -ESTALE)
+            warn("cannot remove %s%s%s: moved during removal; stopped there", top, sep, rel);
+        else
+            warn_errno(e->err, "cannot remove %s%s%s", top, sep, rel);
+    }
+    if (r->nerrors > r->nreported)
+        warn("... and %llu more entries under %s could not be removed", r->nerrors - r->nreported, top);
+    if (ret < 0 && r->nerrors == 0) {
+        if (ret == -ESTALE)
+            warn("cannot remove %s: no longer the directory tmprun created; left alone", top);
+        else
+            warn_errno(ret, "cannot remove %s", top);
+    }
+}

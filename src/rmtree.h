@@ -1,0 +1,57 @@
+/* Remove everything below a directory fd: iterative, fd-relative, bounded in file descriptors, never following
+ * a symlink and never entering another mount. Knows nothing of processes or of the workspace's name. */
+#ifndef TMPRUN_RMTREE_H
+#define TMPRUN_RMTREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* How many failing paths a result keeps with their names; the rest are only counted. */
+#define RMTREE_MAX_REPORTED 10
+
+struct rmtree_error {
+    char *path; /* relative to the directory passed in, "a/b/c" */
+    int err;    /* negative errno; -EXDEV means "a mount point or another filesystem, left in place" */
+};
+
+struct rmtree_result {
+    unsigned long long entries;  /* directory entries removed (files, links, directories) */
+    unsigned long long bytes;    /* sum of st_size of removed non-directories, when count_bytes was set */
+    unsigned long long nerrors;  /* every failure, reported or not */
+    struct rmtree_error errors[RMTREE_MAX_REPORTED];
+    size_t nreported;
+    unsigned max_fds; /* most directory fds the walk held at once, the caller's included */
+};
+
+struct rmtree_opts {
+    bool count_bytes; /* fstatat each non-directory to total its size (costs one call per file) */
+};
+
+/* Remove every entry below the directory open at dirfd, which stays open and in place (the caller removes the
+ * directory itself through its parent, see workspace_cleanup()).
+ *
+ * Never follows a symlink (symlinks are unlinked, not entered); every descent is openat(O_NOFOLLOW|O_DIRECTORY)
+ * relative to the parent's fd; a directory on another mount (a bind mount, another filesystem, one mounted
+ * while the walk runs) is left untouched and reported as -EXDEV. A directory this process's effective uid owns
+ * and cannot write, search or read is made 0700-accessible through its own fd (never a regular file: a hard
+ * link could point outside). Walks with a heap stack, holding at most a handful of fds at any depth: an
+ * ancestor closed on the way down is reopened through ".." and must have the same device and inode.
+ *
+ * Keeps going after a failure; a directory left non-empty by a failure below it is not reported again.
+ * Returns 0 when everything was removed, else the negative errno of the first failure. Counts and failures are
+ * added to r, which the caller zeroes first and releases with rmtree_result_free(). */
+int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r);
+
+void rmtree_result_free(struct rmtree_result *r);
+
+/* Print the failures of removing top (the directory the walk started from, as a path for humans): one line
+ * per reported path, "cannot remove TOP/a/b: why", then "... and N more"; if ret failed but nothing was
+ * recorded (the top itself), one line for top. */
+void rmtree_report(const char *top, const struct rmtree_result *r, int ret);
+
+/* Change the mode of the object open at fd (an O_PATH fd is fine) without resolving any path again, through
+ * /proc/self/fd. Returns 0 or -errno. */
+int fchmod_any(int fd, mode_t mode);
+
+#endif

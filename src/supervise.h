@@ -1,0 +1,53 @@
+/* Running COMMAND: fork/exec with an errno pipe, the signal loop, the subreaper, stopping leftovers. */
+#ifndef TMPRUN_SUPERVISE_H
+#define TMPRUN_SUPERVISE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Signal state taken at start-up, before anything can arrive unnoticed. */
+struct sigstate {
+    sigset_t orig_mask; /* the mask tmprun inherited, restored in COMMAND */
+    sigset_t handled;   /* signals tmprun waits for (forwardable ones not inherited as ignored, and SIGCHLD) */
+    bool chld_ignored;  /* SIGCHLD was inherited as SIG_IGN: COMMAND gets it back */
+    int sfd;            /* signalfd for handled */
+};
+
+/* Where the child failed before COMMAND ran. */
+enum child_stage {
+    STAGE_NONE,  /* COMMAND was executed */
+    STAGE_SETUP, /* the setup callback failed (it printed why) */
+    STAGE_EXEC,  /* execvp() failed */
+};
+
+struct child_result {
+    int status;             /* wait status of COMMAND, valid when stage == STAGE_NONE */
+    enum child_stage stage;
+    int err;                /* errno of the failing step otherwise */
+    unsigned long leftovers; /* descendants still alive after COMMAND exited, stopped and reaped */
+};
+
+struct child_spec {
+    char **argv;      /* COMMAND and its arguments, searched in PATH */
+    int cwd_fd;       /* fchdir() here first, or -1 */
+    int inherit_fd;   /* fd handed to COMMAND (its FD_CLOEXEC cleared), or -1 */
+    double grace;     /* seconds between SIGTERM and SIGKILL for leftovers; 0: SIGKILL at once */
+    /* Runs in the child before exec; returns 0 or -errno after printing what failed. */
+    int (*setup)(void *arg);
+    void *setup_arg;
+};
+
+/* Block the signals tmprun handles, make tmprun a child subreaper and open the signalfd. Signals inherited as
+ * ignored stay ignored (a background job's INT and QUIT). 0 or -errno. */
+int supervise_init(struct sigstate *s);
+
+/* Fork and run COMMAND, forward user-sent signals to it (not the ones the kernel sent to the whole process
+ * group, which it already got), wait for it, then stop and reap every remaining descendant (SIGTERM, then
+ * SIGKILL after grace). Returns 0 with res filled, or -errno if COMMAND could not be started (fork failed). */
+int supervise_run(const struct child_spec *spec, struct sigstate *s, struct child_result *res);
+
+/* Die of sig as COMMAND did, so the caller's shell sees the same death (core dumps off); never returns. */
+_Noreturn void die_of_signal(int sig);
+
+#endif

@@ -1,0 +1,53 @@
+/* Ownership helpers: scope-bound fds and heap memory, as in bubblewrap's utils.h and systemd. */
+#ifndef TMPRUN_UTIL_H
+#define TMPRUN_UTIL_H
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define cleanup_fd _cleanup_(close_fdp)
+#define cleanup_free _cleanup_(free_voidp)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Close *fdp if it is not -1, keeping errno: a cleanup handler must not change the error a caller reports. */
+static inline void close_fdp(int *fdp)
+{
+    if (*fdp >= 0) {
+        int saved = errno;
+        (void)close(*fdp);
+        errno = saved;
+        *fdp = -1;
+    }
+}
+
+static inline void free_voidp(void *p)
+{
+    free(*(void **)p);
+}
+
+/* Hand ownership of *pp to the caller: the cleanup handler then sees NULL. */
+static inline void *steal_ptr(void *pp)
+{
+    void **p = pp;
+    void *v = *p;
+    *p = NULL;
+    return v;
+}
+
+static inline int steal_fd(int *fdp)
+{
+    int fd = *fdp;
+    *fdp = -1;
+    return fd;
+}
+
+/* -errno of the last failed call, never 0: library functions return this on failure. */
+static inline int neg_errno(void)
+{
+    return errno > 0 ? -errno : -EIO;
+}
+
+#endif

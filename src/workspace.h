@@ -1,0 +1,73 @@
+/* The workspace: choosing a base directory, creating the private directory, removing it again. */
+#ifndef TMPRUN_WORKSPACE_H
+#define TMPRUN_WORKSPACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "rmtree.h"
+
+/* Random characters in a workspace name: 62^10 names, drawn from getrandom(). */
+#define WS_RANDOM_LEN 10
+#define WS_DEFAULT_PREFIX "tmprun."
+
+struct workspace {
+    int basefd;   /* the base directory, O_RDONLY|O_DIRECTORY|O_CLOEXEC */
+    int fd;       /* the workspace, opened right after mkdirat(); holds a shared flock() while tmprun lives */
+    char *base;   /* absolute path of the base directory */
+    char *name;   /* the workspace's name in base */
+    char *path;   /* base + "/" + name, what COMMAND sees */
+    dev_t dev;
+    ino_t ino;
+};
+
+struct workspace_spec {
+    const char *dir;    /* --dir, or NULL to search $TMPDIR $TEMP $TMP /tmp /var/tmp /usr/tmp . */
+    const char *prefix; /* NULL: WS_DEFAULT_PREFIX */
+    const char *suffix; /* NULL: "" */
+    mode_t mode;        /* exact mode of the workspace, whatever the umask */
+    uid_t uid;          /* owner to give it, (uid_t)-1 to keep the caller's */
+    gid_t gid;
+};
+
+/* 0 if prefix + random + suffix makes a valid name: -EINVAL if either holds a '/', -ENAMETOOLONG if the
+ * name would exceed NAME_MAX. */
+int ws_check_affixes(const char *prefix, const char *suffix);
+
+/* Write prefix + WS_RANDOM_LEN random [A-Za-z0-9] + suffix into out (size outlen). 0 or -errno. */
+int ws_random_name(const char *prefix, const char *suffix, char *out, size_t outlen);
+
+/* True if name is prefix + WS_RANDOM_LEN characters of [A-Za-z0-9] + suffix: what --gc may reap. */
+bool ws_name_matches(const char *name, const char *prefix, const char *suffix);
+
+/* Open path as a base directory: made absolute (not resolved: the caller's spelling stays) into *abs, opened
+ * into *fd. Fails with -ENOTDIR, -ENOENT, -EACCES/-EROFS (cannot create there), or -EPERM when other users can
+ * write to it and it is not sticky: one of them could replace the workspace by a symlink. */
+int ws_open_base(const char *path, char **abs, int *fd);
+
+/* Describe a ws_open_base() failure for a message ("writable by other users and not sticky"). */
+const char *ws_base_strerror(int err);
+
+/* The base to use: spec->dir (no fallback), else the first usable candidate; a set but unusable $TMPDIR,
+ * $TEMP or $TMP is skipped with a warning. On failure *failed_path names the candidate that decided it. */
+int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_path);
+
+/* Choose the base, create the workspace with exactly spec->mode, open it, take its liveness lock and verify
+ * (fstat on the fd) that it is a directory owned by us with that mode. Retries on a name clash. On failure
+ * ws is left empty and *failed_path names the directory the error is about. */
+int workspace_create(const struct workspace_spec *spec, struct workspace *ws, const char **failed_path);
+
+/* Remove the directory name in basefd, already open at fd (and locked by the caller when that matters):
+ * everything below fd, then name itself, but only if name still is the inode open at fd. A directory that is
+ * already gone is not an error. Counts and failures go to r (see rmtree_contents). 0 or -errno. */
+int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts *opts,
+                 struct rmtree_result *r);
+
+/* ws_remove_at() for the workspace. */
+int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struct rmtree_result *r);
+
+/* Close the fds and free the strings; does not touch the directory. */
+void workspace_release(struct workspace *ws);
+
+#endif
