@@ -237,6 +237,8 @@ static int scan(struct walk *w)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == ENOENT)
+                return 0; /* the directory itself was removed meanwhile: nothing left to read */
             fail(w, "", neg_errno());
             f->failed = true;
             return 0;

@@ -1,0 +1,206 @@
+#include "config.h"
+
+#include "parse.h"
+#include "opts.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+
+START_TEST(duration_units)
+{
+    double s;
+
+    ck_assert_int_eq(parse_duration("0", &s), 0);
+    ck_assert(s == 0);
+    ck_assert_int_eq(parse_duration("30", &s), 0);
+    ck_assert(s == 30);
+    ck_assert_int_eq(parse_duration("1.5", &s), 0);
+    ck_assert(s == 1.5);
+    ck_assert_int_eq(parse_duration("30s", &s), 0);
+    ck_assert(s == 30);
+    ck_assert_int_eq(parse_duration("5m", &s), 0);
+    ck_assert(s == 300);
+    ck_assert_int_eq(parse_duration("2h", &s), 0);
+    ck_assert(s == 7200);
+    ck_assert_int_eq(parse_duration("1d", &s), 0);
+    ck_assert(s == 86400);
+}
+END_TEST
+
+START_TEST(duration_rejects)
+{
+    static const char *const bad[] = {"", "-1", " 5", "5 ", "inf", "nan", "0x10", "1e3", "5w", "5mm",
+                                      "1..2", ".", "m", "+3"};
+    double s = 42;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(parse_duration(bad[i], &s) == -EINVAL, "accepted '%s'", bad[i]);
+    ck_assert(s == 42);
+    ck_assert_int_eq(parse_duration("99999999999d", &s), -ERANGE);
+}
+END_TEST
+
+START_TEST(mode_octal)
+{
+    mode_t m;
+
+    ck_assert_int_eq(parse_mode("0700", &m), 0);
+    ck_assert_uint_eq(m, 0700);
+    ck_assert_int_eq(parse_mode("755", &m), 0);
+    ck_assert_uint_eq(m, 0755);
+    ck_assert_int_eq(parse_mode("7777", &m), 0);
+    ck_assert_uint_eq(m, 07777);
+    ck_assert_int_eq(parse_mode("0", &m), 0);
+    ck_assert_uint_eq(m, 0);
+    ck_assert_int_eq(parse_mode("", &m), -EINVAL);
+    ck_assert_int_eq(parse_mode("800", &m), -EINVAL);
+    ck_assert_int_eq(parse_mode("17777", &m), -EINVAL);
+    ck_assert_int_eq(parse_mode("rwx", &m), -EINVAL);
+}
+END_TEST
+
+START_TEST(size_values)
+{
+    char out[32];
+
+    ck_assert_int_eq(parse_size("512M", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "512M");
+    ck_assert_int_eq(parse_size("2g", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "2G");
+    ck_assert_int_eq(parse_size("50%", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "50%");
+    ck_assert_int_eq(parse_size("4096", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "4096");
+    ck_assert_int_eq(parse_size("0", out, sizeof(out)), -ERANGE);
+    ck_assert_int_eq(parse_size("101%", out, sizeof(out)), -ERANGE);
+    ck_assert_int_eq(parse_size("1T", out, sizeof(out)), -EINVAL);
+    ck_assert_int_eq(parse_size("1.5G", out, sizeof(out)), -EINVAL);
+    ck_assert_int_eq(parse_size("G", out, sizeof(out)), -EINVAL);
+    ck_assert_int_eq(parse_size("99999999999999999999999", out, sizeof(out)), -ERANGE);
+}
+END_TEST
+
+START_TEST(env_names)
+{
+    ck_assert(valid_env_name("FOO"));
+    ck_assert(valid_env_name("_x1"));
+    ck_assert(!valid_env_name(""));
+    ck_assert(!valid_env_name("1X"));
+    ck_assert(!valid_env_name("A-B"));
+    ck_assert(!valid_env_name("A=B"));
+}
+END_TEST
+
+/* getopt_long wants a mutable argv: copy the literals into one that lives until the next call. */
+static char *argv_copy[16];
+
+static int parse(struct tmprun_opts *o, const char *const *args)
+{
+    int argc = 0;
+
+    for (; argv_copy[argc]; argc++)
+        free(argv_copy[argc]);
+    memset(argv_copy, 0, sizeof(argv_copy));
+    for (argc = 0; args[argc]; argc++)
+        argv_copy[argc] = strdup(args[argc]);
+    return opts_parse(argc, argv_copy, o);
+}
+
+START_TEST(opts_command_owns_later_options)
+{
+    const char *const argv[] = {"tmprun", "--cd", "-v", "ls", "-v", "--keep", NULL};
+    struct tmprun_opts o;
+
+    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
+    ck_assert(o.cd);
+    ck_assert_int_eq(o.verbose, 1);
+    ck_assert(!o.keep);
+    ck_assert_str_eq(o.argv[0], "ls");
+    ck_assert_str_eq(o.argv[1], "-v");
+    opts_free(&o);
+}
+END_TEST
+
+START_TEST(opts_defaults_and_values)
+{
+    const char *const argv[] = {"tmprun", "--dir=/x", "--prefix=p", "--suffix=s", "--mode=0750", "--export=A",
+                    "--export", "B", "--grace=0", "--", "true", NULL};
+    struct tmprun_opts o;
+
+    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
+    ck_assert_str_eq(o.dir, "/x");
+    ck_assert_str_eq(o.prefix, "p");
+    ck_assert_str_eq(o.suffix, "s");
+    ck_assert_uint_eq(o.mode, 0750);
+    ck_assert_uint_eq(o.nexports, 2);
+    ck_assert_str_eq(o.exports[1], "B");
+    ck_assert(o.grace == 0);
+    ck_assert_str_eq(o.argv[0], "true");
+    opts_free(&o);
+}
+END_TEST
+
+START_TEST(opts_usage_errors)
+{
+    const char *const no_cmd[] = {"tmprun", "-v", NULL};
+    const char *const unknown[] = {"tmprun", "--bogus", "true", NULL};
+    const char *const slash[] = {"tmprun", "--prefix=a/b", "true", NULL};
+    const char *const bad_export[] = {"tmprun", "--export=1X", "true", NULL};
+    const char *const gc_cmd[] = {"tmprun", "--gc", "true", NULL};
+    const char *const gc_keep[] = {"tmprun", "--gc", "--keep", NULL};
+    const char *const dry_alone[] = {"tmprun", "--dry-run", "true", NULL};
+    const char *const missing_arg[] = {"tmprun", "--dir", NULL};
+    struct tmprun_opts o;
+
+    ck_assert_int_eq(parse(&o, no_cmd), -EINVAL);
+    ck_assert_int_eq(parse(&o, unknown), -EINVAL);
+    ck_assert_int_eq(parse(&o, slash), -EINVAL);
+    ck_assert_int_eq(parse(&o, bad_export), -EINVAL);
+    ck_assert_int_eq(parse(&o, gc_cmd), -EINVAL);
+    ck_assert_int_eq(parse(&o, gc_keep), -EINVAL);
+    ck_assert_int_eq(parse(&o, dry_alone), -EINVAL);
+    ck_assert_int_eq(parse(&o, missing_arg), -EINVAL);
+}
+END_TEST
+
+START_TEST(opts_gc)
+{
+    const char *const argv[] = {"tmprun", "--gc", "--older-than=2h", "--dry-run", NULL};
+    struct tmprun_opts o;
+
+    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
+    ck_assert(o.gc && o.dry_run);
+    ck_assert(o.older_than == 7200);
+    ck_assert_ptr_null(o.argv);
+    opts_free(&o);
+}
+END_TEST
+
+static Suite *parse_suite(void)
+{
+    Suite *s = suite_create("parse");
+    TCase *tc = tcase_create("values");
+
+    tcase_add_test(tc, duration_units);
+    tcase_add_test(tc, duration_rejects);
+    tcase_add_test(tc, mode_octal);
+    tcase_add_test(tc, size_values);
+    tcase_add_test(tc, env_names);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("opts");
+    tcase_add_test(tc, opts_command_owns_later_options);
+    tcase_add_test(tc, opts_defaults_and_values);
+    tcase_add_test(tc, opts_usage_errors);
+    tcase_add_test(tc, opts_gc);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(parse_suite());
+}

@@ -1,0 +1,275 @@
+#include "config.h"
+
+#include "rmtree.h"
+
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <check.h>
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+
+/* The unprivileged identity the permission tests run as: root would not need any chmod. */
+#define NOBODY 65534
+
+static void become_nobody(void)
+{
+    ck_assert_int_eq(setgroups(0, NULL), 0);
+    ck_assert_int_eq(setresgid(NOBODY, NOBODY, NOBODY), 0);
+    ck_assert_int_eq(setresuid(NOBODY, NOBODY, NOBODY), 0);
+}
+
+/* Show what failed: a bare status says little when a removal test breaks. */
+static void dump_errors(const struct rmtree_result *r)
+{
+    for (size_t i = 0; i < r->nreported; i++)
+        fprintf(stderr, "  error: %s: %s\n", r->errors[i].path, strerror(-r->errors[i].err));
+}
+
+/* A private mount namespace for this (forked) test, so its mounts vanish with it. */
+static void private_mounts(void)
+{
+    ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+    ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+}
+
+static void chown_tree(const char *path)
+{
+    char cmd[PATH_MAX + 64];
+
+    (void)snprintf(cmd, sizeof(cmd), "chown -R %d:%d %s", NOBODY, NOBODY, path);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(removes_nested_tree)
+{
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_opts o = {.count_bytes = true};
+    struct rmtree_result r = {0};
+
+    make_dir(dfd, "a", 0700);
+    make_dir(dfd, "a/b", 0700);
+    make_dir(dfd, "a/empty", 0700);
+    make_file(dfd, "a/b/f", "12345", 0600);
+    make_file(dfd, "top", "abc", 0600);
+    ck_assert_int_eq(symlinkat("a/b/f", dfd, "a/link"), 0);
+    ck_assert_int_eq(mkfifoat(dfd, "a/fifo", 0600), 0);
+    ck_assert_int_eq(rmtree_contents(dfd, &o, &r), 0);
+    ck_assert_uint_eq(r.entries, 7);
+    ck_assert_uint_eq(r.bytes, 5 + 3 + strlen("a/b/f"));
+    ck_assert_uint_eq(r.nerrors, 0);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+START_TEST(unreadable_and_readonly_dirs_as_owner)
+{
+    /* chmod 000 and Go's 0555/0444 module cache, removed by their unprivileged owner. */
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_result r = {0};
+
+    make_dir(dfd, "locked", 0700);
+    make_file(dfd, "locked/secret", "s", 0600);
+    make_dir(dfd, "locked/deeper", 0700);
+    make_file(dfd, "locked/deeper/f", "s", 0600);
+    ck_assert_int_eq(fchmodat(dfd, "locked/deeper", 0, 0), 0);
+    ck_assert_int_eq(fchmodat(dfd, "locked", 0, 0), 0);
+    make_dir(dfd, "mod", 0700);
+    make_dir(dfd, "mod/pkg@v1", 0700);
+    make_file(dfd, "mod/pkg@v1/go.mod", "module x", 0444);
+    ck_assert_int_eq(fchmodat(dfd, "mod/pkg@v1", 0555, 0), 0);
+    ck_assert_int_eq(fchmodat(dfd, "mod", 0555, 0), 0);
+    chown_tree(dir);
+    become_nobody();
+    ck_assert_int_eq(rmtree_contents(dfd, NULL, &r), 0);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+START_TEST(foreign_dirs_not_chmodded)
+{
+    /* A directory owned by someone else is never chmodded, only reported. */
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_result r = {0};
+    struct stat st;
+
+    make_dir(dfd, "theirs", 0755);
+    make_file(dfd, "theirs/f", "x", 0644);
+    chown_tree(dir);
+    ck_assert_int_eq(fchownat(dfd, "theirs", 0, 0, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(fchownat(dfd, "theirs/f", 0, 0, AT_SYMLINK_NOFOLLOW), 0);
+    make_file(dfd, "mine", "x", 0644);
+    ck_assert_int_eq(fchownat(dfd, "mine", NOBODY, NOBODY, 0), 0);
+    become_nobody();
+    ck_assert_int_eq(rmtree_contents(dfd, NULL, &r), -EACCES);
+    ck_assert_uint_eq(r.nerrors, 1);
+    ck_assert_str_eq(r.errors[0].path, "theirs/f");
+    ck_assert_int_eq(fstatat(dfd, "theirs", &st, 0), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0755);
+    ck_assert_int_eq(faccessat(dfd, "mine", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+START_TEST(symlinks_not_followed)
+{
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir)), tree;
+    struct rmtree_result r = {0};
+    struct stat st;
+
+    make_dir(dfd, "outside", 0700);
+    make_file(dfd, "outside/precious", "keep", 0400);
+    make_dir(dfd, "outside/sub", 0500);
+    make_dir(dfd, "tree", 0700);
+    tree = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(tree, 0);
+    ck_assert_int_eq(symlinkat("../outside", tree, "dirlink"), 0);
+    ck_assert_int_eq(symlinkat("../outside/precious", tree, "filelink"), 0);
+    ck_assert_int_eq(linkat(dfd, "outside/precious", tree, "hardlink", 0), 0);
+    make_dir(tree, "ro", 0700);
+    ck_assert_int_eq(linkat(dfd, "outside/precious", tree, "ro/hard2", 0), 0);
+    ck_assert_int_eq(fchmodat(tree, "ro", 0555, 0), 0);
+    ck_assert_int_eq(rmtree_contents(tree, NULL, &r), 0);
+    ck_assert_int_eq(count_entries(tree), 0);
+    ck_assert_int_eq(fstatat(dfd, "outside/precious", &st, 0), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0400);
+    ck_assert_uint_eq(st.st_nlink, 1);
+    ck_assert_int_eq(fstatat(dfd, "outside/sub", &st, 0), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0500);
+    close(tree);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+static void make_chain(int dfd, int depth)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    for (int i = 0; i < depth; i++) {
+        int next;
+        ck_assert_int_eq(mkdirat(fd, "d", 0700), 0);
+        next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(next, 0);
+        if (i % 1000 == 0)
+            make_file(fd, "f", "x", 0600);
+        close(fd);
+        fd = next;
+    }
+    close(fd);
+}
+
+START_TEST(deep_chain_bounded_fds)
+{
+    /* 20,000 levels: paths far beyond PATH_MAX, where Python 3.11's rmtree hits RecursionError. */
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_result r = {0};
+    struct rlimit rl = {24, 24};
+
+    make_chain(dfd, 20000);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_int_eq(rmtree_contents(dfd, NULL, &r), 0);
+    ck_assert_uint_eq(r.entries, 20000 + 20);
+    ck_assert_uint_le(r.max_fds, 8);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+START_TEST(mount_points_not_crossed)
+{
+    char dir[PATH_MAX], src[PATH_MAX + 16], dst[PATH_MAX + 16];
+    int dfd, tree, ret;
+    struct rmtree_result r = {0};
+
+    /* Before any fd is opened: lookups through an fd opened earlier would see the old namespace's mounts. */
+    private_mounts();
+    dfd = scratch_dir(dir, sizeof(dir));
+    make_dir(dfd, "outside", 0700);
+    make_file(dfd, "outside/precious", "keep", 0600);
+    make_dir(dfd, "tree", 0700);
+    make_dir(dfd, "tree/sub", 0700);
+    make_dir(dfd, "tree/sub/bind", 0700);
+    make_dir(dfd, "tree/tmp", 0700);
+    make_file(dfd, "tree/sub/other", "x", 0600);
+    (void)snprintf(src, sizeof(src), "%s/outside", dir);
+    (void)snprintf(dst, sizeof(dst), "%s/tree/sub/bind", dir);
+    ck_assert_int_eq(mount(src, dst, NULL, MS_BIND, NULL), 0);
+    (void)snprintf(dst, sizeof(dst), "%s/tree/tmp", dir);
+    ck_assert_int_eq(mount("tmpfs", dst, "tmpfs", 0, "size=1M"), 0);
+    tree = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ret = rmtree_contents(tree, NULL, &r);
+    dump_errors(&r);
+    ck_assert_int_eq(ret, -EXDEV);
+    ck_assert_uint_eq(r.nerrors, 2);
+    ck_assert_int_eq(r.errors[0].err, -EXDEV);
+    ck_assert_int_eq(r.errors[1].err, -EXDEV);
+    ck_assert(strcmp(r.errors[0].path, "sub/bind") == 0 || strcmp(r.errors[1].path, "sub/bind") == 0);
+    ck_assert(strcmp(r.errors[0].path, "tmp") == 0 || strcmp(r.errors[1].path, "tmp") == 0);
+    ck_assert_int_eq(faccessat(dfd, "outside/precious", F_OK, 0), 0);
+    ck_assert_int_eq(faccessat(dfd, "tree/sub/other", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+    close(tree);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+START_TEST(errors_capped_and_rest_removed)
+{
+    char dir[PATH_MAX], dst[PATH_MAX + 32];
+    int dfd;
+    struct rmtree_result r = {0};
+
+    private_mounts();
+    dfd = scratch_dir(dir, sizeof(dir));
+    for (int i = 0; i < 15; i++) {
+        char name[32];
+        (void)snprintf(name, sizeof(name), "m%02d", i);
+        make_dir(dfd, name, 0700);
+        (void)snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+        ck_assert_int_eq(mount("tmpfs", dst, "tmpfs", 0, "size=64k"), 0);
+        (void)snprintf(name, sizeof(name), "f%02d", i);
+        make_file(dfd, name, "x", 0600);
+    }
+    ck_assert_int_eq(rmtree_contents(dfd, NULL, &r), -EXDEV);
+    ck_assert_uint_eq(r.nerrors, 15);
+    ck_assert_uint_eq(r.nreported, RMTREE_MAX_REPORTED);
+    ck_assert_uint_eq(r.entries, 15);
+    ck_assert_int_eq(count_entries(dfd), 15);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+static Suite *rmtree_suite(void)
+{
+    Suite *s = suite_create("rmtree");
+    TCase *tc = tcase_create("trees");
+
+    tcase_add_test(tc, removes_nested_tree);
+    tcase_add_test(tc, unreadable_and_readonly_dirs_as_owner);
+    tcase_add_test(tc, foreign_dirs_not_chmodded);
+    tcase_add_test(tc, symlinks_not_followed);
+    tcase_add_test(tc, deep_chain_bounded_fds);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("mounts");
+    tcase_add_test(tc, mount_points_not_crossed);
+    tcase_add_test(tc, errors_capped_and_rest_removed);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(rmtree_suite());
+}

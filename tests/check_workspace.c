@@ -1,0 +1,258 @@
+#include "config.h"
+
+#include "workspace.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+
+START_TEST(random_name_shape)
+{
+    char a[NAME_MAX + 1], b[NAME_MAX + 1];
+
+    ck_assert_int_eq(ws_random_name("pre.", ".suf", a, sizeof(a)), 0);
+    ck_assert_int_eq(ws_random_name("pre.", ".suf", b, sizeof(b)), 0);
+    ck_assert_uint_eq(strlen(a), 4 + WS_RANDOM_LEN + 4);
+    ck_assert(strncmp(a, "pre.", 4) == 0);
+    ck_assert_str_eq(a + 4 + WS_RANDOM_LEN, ".suf");
+    for (size_t i = 4; i < 4 + WS_RANDOM_LEN; i++)
+        ck_assert_msg(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", a[i]) && a[i],
+                      "bad character %c", a[i]);
+    ck_assert_str_ne(a, b);
+    ck_assert(ws_name_matches(a, "pre.", ".suf"));
+    ck_assert(!ws_name_matches(a, "pre.", ""));
+    ck_assert(!ws_name_matches("pre.short.suf", "pre.", ".suf"));
+    ck_assert(!ws_name_matches("pre.abc-efghij.suf", "pre.", ".suf"));
+}
+END_TEST
+
+START_TEST(random_name_all_characters)
+{
+    /* 62 symbols, rejection-sampled: in 2000 names every one appears (a bias or a short alphabet would not). */
+    bool seen[256] = {false};
+    char n[NAME_MAX + 1];
+    int distinct = 0;
+
+    for (int i = 0; i < 2000; i++) {
+        ck_assert_int_eq(ws_random_name("", "", n, sizeof(n)), 0);
+        for (int j = 0; j < WS_RANDOM_LEN; j++)
+            seen[(unsigned char)n[j]] = true;
+    }
+    for (int c = 0; c < 256; c++)
+        distinct += seen[c];
+    ck_assert_int_eq(distinct, 62);
+}
+END_TEST
+
+START_TEST(affixes)
+{
+    char longp[NAME_MAX];
+
+    memset(longp, 'x', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = '\0';
+    ck_assert_int_eq(ws_check_affixes("tmprun.", ""), 0);
+    ck_assert_int_eq(ws_check_affixes("a/b", ""), -EINVAL);
+    ck_assert_int_eq(ws_check_affixes("", "/"), -EINVAL);
+    ck_assert_int_eq(ws_check_affixes(longp, ""), -ENAMETOOLONG);
+    longp[NAME_MAX - WS_RANDOM_LEN] = '\0';
+    ck_assert_int_eq(ws_check_affixes(longp, ""), 0);
+}
+END_TEST
+
+START_TEST(base_rules)
+{
+    char dir[PATH_MAX], sub[PATH_MAX + 16];
+    int dfd = scratch_dir(dir, sizeof(dir)), fd;
+    char *abs;
+
+    make_dir(dfd, "open", 0777);
+    ck_assert_int_eq(fchmodat(dfd, "open", 0777, 0), 0);
+    make_dir(dfd, "sticky", 01777);
+    make_file(dfd, "file", "", 0600);
+    (void)snprintf(sub, sizeof(sub), "%s/open", dir);
+    ck_assert_int_eq(ws_open_base(sub, &abs, &fd), -EPERM);
+    ck_assert(strstr(ws_base_strerror(-EPERM), "sticky"));
+    (void)snprintf(sub, sizeof(sub), "%s/sticky/", dir);
+    ck_assert_int_eq(ws_open_base(sub, &abs, &fd), 0);
+    ck_assert(strcmp(abs + strlen(abs) - 7, "/sticky") == 0); /* trailing slash dropped */
+    free(abs);
+    close(fd);
+    (void)snprintf(sub, sizeof(sub), "%s/file", dir);
+    ck_assert_int_eq(ws_open_base(sub, &abs, &fd), -ENOTDIR);
+    (void)snprintf(sub, sizeof(sub), "%s/missing", dir);
+    ck_assert_int_eq(ws_open_base(sub, &abs, &fd), -ENOENT);
+    ck_assert_int_eq(ws_open_base("", &abs, &fd), -ENOENT);
+    /* Relative: made absolute against the current directory, not resolved. */
+    ck_assert_int_eq(fchdir(dfd), 0);
+    ck_assert_int_eq(ws_open_base("./sticky", &abs, &fd), 0);
+    (void)snprintf(sub, sizeof(sub), "%s/sticky", dir);
+    ck_assert_str_eq(abs, sub);
+    free(abs);
+    close(fd);
+}
+END_TEST
+
+START_TEST(base_order)
+{
+    char dir[PATH_MAX], p[PATH_MAX + 16];
+    int dfd = scratch_dir(dir, sizeof(dir)), fd;
+    const char *failed;
+    char *abs;
+
+    make_dir(dfd, "temp", 0700);
+    (void)snprintf(p, sizeof(p), "%s/temp", dir);
+    ck_assert_int_eq(setenv("TMPDIR", "/nonexistent/tmprun", 1), 0);
+    ck_assert_int_eq(setenv("TEMP", p, 1), 0);
+    ck_assert_int_eq(setenv("TMP", "/", 1), 0);
+    ck_assert_int_eq(ws_choose_base(NULL, &abs, &fd, &failed), 0);
+    ck_assert_str_eq(abs, p);
+    free(abs);
+    close(fd);
+    unsetenv("TMPDIR");
+    unsetenv("TEMP");
+    unsetenv("TMP");
+    ck_assert_int_eq(ws_choose_base(NULL, &abs, &fd, &failed), 0);
+    ck_assert_str_eq(abs, "/tmp");
+    free(abs);
+    close(fd);
+    /* --dir never falls back. */
+    ck_assert_int_eq(ws_choose_base("/nonexistent/tmprun", &abs, &fd, &failed), -ENOENT);
+    ck_assert_str_eq(failed, "/nonexistent/tmprun");
+}
+END_TEST
+
+static void create_in(const char *dir, mode_t mode, struct workspace *ws)
+{
+    struct workspace_spec spec = {.dir = dir, .mode = mode, .uid = (uid_t)-1, .gid = (gid_t)-1};
+    const char *failed;
+
+    ck_assert_int_eq(workspace_create(&spec, ws, &failed), 0);
+}
+
+START_TEST(create_exact_mode)
+{
+    static const mode_t umasks[] = {0, 022, 077, 0777};
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct workspace ws;
+    struct stat st;
+
+    for (size_t i = 0; i < sizeof(umasks) / sizeof(umasks[0]); i++) {
+        umask(umasks[i]);
+        create_in(dir, i % 2 ? 0750 : 0700, &ws);
+        ck_assert_int_eq(fstatat(dfd, ws.name, &st, AT_SYMLINK_NOFOLLOW), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, i % 2 ? 0750 : 0700);
+        ck_assert_uint_eq(st.st_uid, geteuid());
+        ck_assert(ws_name_matches(ws.name, WS_DEFAULT_PREFIX, ""));
+        ck_assert(strncmp(ws.path, dir, strlen(dir)) == 0 && ws.path[strlen(dir)] == '/');
+        ck_assert_str_eq(ws.path + strlen(dir) + 1, ws.name);
+        ck_assert_uint_eq(st.st_ino, ws.ino);
+        workspace_release(&ws);
+    }
+}
+END_TEST
+
+START_TEST(create_holds_lock)
+{
+    char dir[PATH_MAX];
+    struct workspace ws;
+    int fd;
+
+    scratch_dir(dir, sizeof(dir));
+    create_in(dir, 0700, &ws);
+    fd = openat(ws.basefd, ws.name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), -1);
+    ck_assert_int_eq(errno, EWOULDBLOCK);
+    workspace_release(&ws);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    close(fd);
+}
+END_TEST
+
+START_TEST(remove_tree_and_top)
+{
+    char dir[PATH_MAX];
+    struct workspace ws;
+    struct rmtree_result r = {0};
+    int dfd = scratch_dir(dir, sizeof(dir));
+
+    create_in(dir, 0700, &ws);
+    make_dir(ws.fd, "d", 0700);
+    make_file(ws.fd, "d/f", "x", 0600);
+    ck_assert_int_eq(workspace_remove(&ws, NULL, &r), 0);
+    ck_assert_uint_eq(r.entries, 3);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    workspace_release(&ws);
+}
+END_TEST
+
+START_TEST(remove_already_gone)
+{
+    char dir[PATH_MAX];
+    struct workspace ws;
+    struct rmtree_result r = {0};
+
+    scratch_dir(dir, sizeof(dir));
+    create_in(dir, 0700, &ws);
+    ck_assert_int_eq(unlinkat(ws.basefd, ws.name, AT_REMOVEDIR), 0);
+    ck_assert_int_eq(workspace_remove(&ws, NULL, &r), 0);
+    ck_assert_uint_eq(r.nerrors, 0);
+    workspace_release(&ws);
+}
+END_TEST
+
+START_TEST(remove_only_same_inode)
+{
+    /* COMMAND moved the workspace away and something else took its name: that is not ours to remove. */
+    char dir[PATH_MAX];
+    struct workspace ws;
+    struct rmtree_result r = {0};
+    int dfd = scratch_dir(dir, sizeof(dir));
+
+    create_in(dir, 0700, &ws);
+    ck_assert_int_eq(renameat(ws.basefd, ws.name, dfd, "moved"), 0);
+    make_dir(dfd, ws.name, 0700);
+    make_file(dfd, "moved/inside", "x", 0600);
+    ck_assert_int_eq(workspace_remove(&ws, NULL, &r), -ESTALE);
+    ck_assert_int_eq(faccessat(dfd, ws.name, F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(faccessat(dfd, "moved", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    /* The walk itself went through our fd, so the moved tree was emptied, never the impostor. */
+    ck_assert_int_eq(faccessat(dfd, "moved/inside", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+    workspace_release(&ws);
+}
+END_TEST
+
+static Suite *workspace_suite(void)
+{
+    Suite *s = suite_create("workspace");
+    TCase *tc = tcase_create("names");
+
+    tcase_add_test(tc, random_name_shape);
+    tcase_add_test(tc, random_name_all_characters);
+    tcase_add_test(tc, affixes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("base");
+    tcase_add_test(tc, base_rules);
+    tcase_add_test(tc, base_order);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("lifecycle");
+    tcase_add_test(tc, create_exact_mode);
+    tcase_add_test(tc, create_holds_lock);
+    tcase_add_test(tc, remove_tree_and_top);
+    tcase_add_test(tc, remove_already_gone);
+    tcase_add_test(tc, remove_only_same_inode);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(workspace_suite());
+}
