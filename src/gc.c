@@ -17,6 +17,13 @@
 #include "util.h"
 #include "workspace.h"
 
+static int fail(const struct gc_spec *spec, const char *name, struct gc_stats *stats, int err)
+{
+    stats->failed++;
+    warn_errno(err, "cannot examine %s/%s", spec->base, name);
+    return err;
+}
+
 /* Decide about one candidate and remove it if it is stale. Returns 0 unless removing it failed. */
 static int reap_one(const struct gc_spec *spec, const char *name, struct gc_stats *stats)
 {
@@ -31,12 +38,13 @@ static int reap_one(const struct gc_spec *spec, const char *name, struct gc_stat
     if (fd < 0)
         return 0; /* gone, not a directory, or a symlink: not a workspace */
     if (fstat(fd, &st) < 0)
-        return neg_errno();
+        return fail(spec, name, stats, neg_errno());
     if (geteuid() != 0 && st.st_uid != geteuid())
         return 0;
     (void)clock_gettime(CLOCK_REALTIME, &now);
     changed = st.st_mtime > st.st_ctime ? st.st_mtime : st.st_ctime;
-    if ((double)(now.tv_sec - changed) < spec->older_than) {
+    /* 0 means any age, even a timestamp in the future (clock skew). */
+    if (spec->older_than > 0 && (double)(now.tv_sec - changed) < spec->older_than) {
         stats->young++;
         info("skipping %s/%s: changed %lds ago", spec->base, name, (long)(now.tv_sec - changed));
         return 0;
@@ -44,7 +52,7 @@ static int reap_one(const struct gc_spec *spec, const char *name, struct gc_stat
     /* Held (shared) by a live tmprun and inherited by COMMAND and its children: never reap those. */
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         if (errno != EWOULDBLOCK)
-            return neg_errno();
+            return fail(spec, name, stats, neg_errno());
         stats->busy++;
         info("skipping %s/%s: in use", spec->base, name);
         return 0;

@@ -127,6 +127,8 @@ int main(int argc, char **argv)
         res = (struct child_result){.stage = STAGE_SETUP, .err = -ret};
     } else if (res.stage == STAGE_EXEC) {
         warn_errno(res.err, "cannot run '%s'", o.argv[0]);
+    } else if (res.stage == STAGE_SETUP) {
+        warn_errno(res.err, "cannot prepare to run '%s'", o.argv[0]);
     }
     if (res.leftovers > 0)
         info("stopped %lu leftover process%s", res.leftovers, res.leftovers == 1 ? "" : "es");

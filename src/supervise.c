@@ -127,8 +127,9 @@ static bool should_forward(const struct signalfd_siginfo *si)
 {
     if (si->ssi_code == SI_KERNEL)
         return false;
+    /* SIGPIPE and SIGXFSZ raised by our own writes carry our own pid: they are about tmprun, not the job. */
     if ((si->ssi_code == SI_USER || si->ssi_code == SI_QUEUE || si->ssi_code == SI_TKILL)
-        && si->ssi_pid != 0 && is_descendant((pid_t)si->ssi_pid))
+        && si->ssi_pid != 0 && ((pid_t)si->ssi_pid == getpid() || is_descendant((pid_t)si->ssi_pid)))
         return false;
     return true;
 }

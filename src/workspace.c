@@ -133,6 +133,8 @@ const char *ws_base_strerror(int err)
 {
     if (err == -EPERM)
         return "writable by other users and not sticky (one of them could replace the workspace)";
+    if (err == -EBADE)
+        return "the new directory is not ours or did not get the mode asked for (setgid needs the group)";
     return strerror(-err);
 }
 
@@ -184,14 +186,14 @@ static int adopt(struct workspace *ws, const struct workspace_spec *spec)
     if (st.st_nlink == 0)
         return -EAGAIN;
     if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-        return -EPERM;
+        return -EBADE;
     if (spec->uid != (uid_t)-1 && fchown(fd, spec->uid, spec->gid) < 0)
         return neg_errno();
     /* mkdirat() applied the umask; the mode asked for is exact. */
     if (fchmod(fd, spec->mode) < 0 || fstat(fd, &st) < 0)
         return neg_errno();
     if ((st.st_mode & 07777) != spec->mode)
-        return -EPERM;
+        return -EBADE;
     ws->dev = st.st_dev;
     ws->ino = st.st_ino;
     ws->fd = steal_fd(&fd);

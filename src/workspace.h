@@ -54,7 +54,8 @@ const char *ws_base_strerror(int err);
 int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_path);
 
 /* Choose the base, create the workspace with exactly spec->mode, open it, take its liveness lock and verify
- * (fstat on the fd) that it is a directory owned by us with that mode. Retries on a name clash. On failure
+ * (fstat on the fd) that it is a directory owned by us with that mode (-EBADE if not). Retries on a name
+ * clash. On failure
  * ws is left empty and *failed_path names the directory the error is about. */
 int workspace_create(const struct workspace_spec *spec, struct workspace *ws, const char **failed_path);
 
