@@ -15,7 +15,7 @@ esac
 
 # Build dependencies, then what the test suite drives: util-linux (unshare, setpriv), procps (ps, pgrep),
 # python3 (a pseudo-terminal for the job-control tests), e2fsprogs (mkfs/chattr), passwd (useradd).
-deps="autoconf automake make gcc pkg-config libcap-dev check"
+deps="autoconf automake make gcc libc6-dev pkg-config libcap-dev check"
 [ "$mode" = check ] && deps="$deps util-linux procps python3 e2fsprogs passwd shellcheck"
 missing=
 for p in $deps; do

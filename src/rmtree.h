@@ -26,6 +26,7 @@ struct rmtree_result {
 
 struct rmtree_opts {
     bool count_bytes; /* fstatat each non-directory to total its size (costs one call per file) */
+    unsigned threads; /* most threads to use, the caller's included; 0: one per online CPU, at most 4 */
 };
 
 /* Remove every entry below the directory open at dirfd, which stays open and in place (the caller removes the
@@ -37,6 +38,10 @@ struct rmtree_opts {
  * and cannot write, search or read is made 0700-accessible through its own fd (never a regular file: a hard
  * link could point outside). Walks with a heap stack, holding at most a handful of fds at any depth: an
  * ancestor closed on the way down is reopened through ".." and must have the same device and inode.
+ *
+ * A directory with several subdirectories has them removed by a few threads at once (the kernel locks each
+ * directory, not the filesystem, so unlinks in different directories run in parallel); deep or flat trees
+ * stay on the calling thread. Errors, counts and the first-error rule are the same either way.
  *
  * Keeps going after a failure; a directory left non-empty by a failure below it is not reported again.
  * Returns 0 when everything was removed, else the negative errno of the first failure. Counts and failures are
