@@ -1,0 +1,114 @@
+#!/bin/sh
+# bench.sh — tmprun measured side by side with what it replaces (make bench; not part of make check).
+# Every case builds identical trees for both sides, runs them alternately RUNS times, and prints the medians,
+# their ratio and the peak RSS. Removal goes through the public CLI: tmprun --gc --older-than=0 on a base
+# directory holding one workspace-named tree. Needs root (loop-mounted ext4 and tmpfs scratch filesystems).
+set -eu
+: "${TMPRUN:?}" "${BENCHTOOL:?}" "${FLOOR:?}"
+RUNS=${RUNS:-5}
+SCALE=${SCALE:-1}   # SCALE=10 divides the tree sizes by 10 for a quick look
+
+work=$(mktemp -d /tmp/tmprun-bench.XXXXXX)
+img=/dev/shm/tmprun-bench.$$.img
+cleanup() {
+    for m in "$work/ext4" "$work/tmpfs"; do
+        mountpoint -q "$m" 2>/dev/null && umount "$m"
+    done
+    rm -f "$img"
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# A fresh ext4 in memory: this machine's long-lived ext4 slows file creation after millions of unlinks, and a
+# fresh one gives the same starting point to every run. tmpfs shows the cost without any disk.
+mkdir -p "$work/ext4" "$work/tmpfs"
+truncate -s 8G "$img"
+mkfs.ext4 -q -F -N 2600000 -E lazy_itable_init=0,lazy_journal_init=0 "$img"
+mount -o loop "$img" "$work/ext4"
+mount -t tmpfs -o size=8G,nr_inodes=3000000 tmpfs "$work/tmpfs"
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+max() { sort -n | tail -n 1; }
+
+# timed OUT CMD...: run CMD under benchtool, append "seconds rss_kib" to OUT
+timed() {
+    out=$1
+    shift
+    "$BENCHTOOL" run "$@" 2>>"$out" >/dev/null || {
+        echo "bench: '$*' failed" >&2
+        exit 1
+    }
+}
+
+printf '%-34s %10s %10s %7s %11s %11s\n' case "rm -rf s" "tmprun s" ratio "rm RSS KiB" "tmprun KiB"
+
+# removal CASE FSDIR BUILD-ARGS...: tmprun --gc vs rm -rf on identical trees built by "benchtool BUILD-ARGS"
+removal() {
+    name=$1 fs=$2
+    shift 2
+    kind=$1
+    shift
+    : >"$work/rm.t"
+    : >"$work/tr.t"
+    i=0
+    while [ "$i" -lt "$RUNS" ]; do
+        rm -rf "$fs/a" "$fs/b"
+        mkdir -p "$fs/b"
+        "$BENCHTOOL" "$kind" "$fs/a" "$@"
+        "$BENCHTOOL" "$kind" "$fs/b/tmprun.BenchBench" "$@"
+        sync
+        if [ $((i % 2)) -eq 0 ]; then
+            timed "$work/rm.t" rm -rf "$fs/a"
+            timed "$work/tr.t" sh -c 'ulimit -n 32; exec "$0" --gc --older-than=0 --dir="$1"' "$TMPRUN" "$fs/b"
+        else
+            timed "$work/tr.t" sh -c 'ulimit -n 32; exec "$0" --gc --older-than=0 --dir="$1"' "$TMPRUN" "$fs/b"
+            timed "$work/rm.t" rm -rf "$fs/a"
+        fi
+        if [ -e "$fs/b/tmprun.BenchBench" ]; then
+            echo "bench: tmprun left $fs/b/tmprun.BenchBench" >&2
+            exit 1
+        fi
+        i=$((i + 1))
+    done
+    rm -rf "$fs/b"
+    r=$(cut -d' ' -f1 "$work/rm.t" | median)
+    t=$(cut -d' ' -f1 "$work/tr.t" | median)
+    printf '%-34s %10.3f %10.3f %7.2f %11d %11d\n' "$name" "$r" "$t" "$(echo "$t $r" | awk '{print $1 / $2}')" \
+        "$(cut -d' ' -f2 "$work/rm.t" | max)" "$(cut -d' ' -f2 "$work/tr.t" | max)"
+}
+
+d=$((1000 / SCALE))
+removal "wide 1000x100, /tmp disk" /tmp/tmprun-bench-disk.$$ wide "$d" 100
+rm -rf /tmp/tmprun-bench-disk.$$
+removal "wide 1000x100, fresh ext4" "$work/ext4" wide "$d" 100
+removal "wide 1000x100, tmpfs" "$work/tmpfs" wide "$d" 100
+removal "flat 100000 files, fresh ext4" "$work/ext4" flat $((100000 / SCALE))
+removal "chain 20000, fresh ext4" "$work/ext4" chain $((20000 / SCALE))
+removal "chain 100000 (ulimit -n 32), ext4" "$work/ext4" chain $((100000 / SCALE))
+RUNS=1 removal "1000000 files (1000x1000), tmpfs" "$work/tmpfs" wide "$d" 1000
+
+# Start-up: tmprun -- true against the fork-exec floor and the shell idiom, N runs each, alternating blocks.
+n=$((500 / SCALE))
+# The shell idiom people write instead of tmprun.
+cat >"$work/idiom.sh" <<'IDIOM'
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT; TMPDIR=$d "$@"
+IDIOM
+: >"$work/floor.t"
+: >"$work/tmprun.t"
+: >"$work/shell.t"
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+    timed "$work/floor.t" sh -c 'i=0; while [ $i -lt "$1" ]; do "$0" true; i=$((i+1)); done' "$FLOOR" "$n"
+    timed "$work/tmprun.t" sh -c 'i=0; while [ $i -lt "$1" ]; do "$0" true; i=$((i+1)); done' "$TMPRUN" "$n"
+    timed "$work/shell.t" sh -c 'i=0; while [ $i -lt "$1" ]; do sh "$0" true; i=$((i+1)); done' "$work/idiom.sh" "$n"
+    i=$((i + 1))
+done
+f=$(cut -d' ' -f1 "$work/floor.t" | median)
+t=$(cut -d' ' -f1 "$work/tmprun.t" | median)
+s=$(cut -d' ' -f1 "$work/shell.t" | median)
+printf '%-34s %10s %10s %7s\n' "start-up ($n runs, ms per run)" "floor" "tmprun" "ratio"
+printf '%-34s %10.3f %10.3f %7.2f\n' "tmprun -- true vs fork-exec floor" "$(echo "$f $n" | awk '{print $1 * 1000 / $2}')" \
+    "$(echo "$t $n" | awk '{print $1 * 1000 / $2}')" "$(echo "$t $f" | awk '{print $1 / $2}')"
+printf '%-34s %10.3f %10.3f %7.2f\n' "tmprun -- true vs mktemp+trap sh" "$(echo "$s $n" | awk '{print $1 * 1000 / $2}')" \
+    "$(echo "$t $n" | awk '{print $1 * 1000 / $2}')" "$(echo "$t $s" | awk '{print $1 / $2}')"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME")"
