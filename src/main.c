@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "caps.h"
 #include "gc.h"
 #include "log.h"
+#include "ns.h"
 #include "opts.h"
 #include "rmtree.h"
 #include "supervise.h"
@@ -48,13 +51,70 @@ static int run_gc(const struct tmprun_opts *o)
     return ret < 0 ? 1 : 0;
 }
 
-static void export_path(const struct tmprun_opts *o, const char *path)
+/* What COMMAND's environment says; with --private-tmp the workspace is /tmp in COMMAND's namespace (its
+ * own path does not resolve there when it lies under /tmp). */
+static void export_env(const struct tmprun_opts *o, const char *path, const struct identity *user)
 {
+    if (o->private_tmp)
+        path = "/tmp";
     if (setenv("TMPDIR", path, 1) < 0 || setenv("WORKDIR", path, 1) < 0)
         die_errno(EXIT_TMPRUN, errno, "cannot set the environment");
     for (size_t i = 0; i < o->nexports; i++)
         if (setenv(o->exports[i], path, 1) < 0)
             die_errno(EXIT_TMPRUN, errno, "cannot set %s", o->exports[i]);
+    if (user && (setenv("HOME", user->home, 1) < 0 || setenv("USER", user->name, 1) < 0
+                 || setenv("LOGNAME", user->name, 1) < 0))
+        die_errno(EXIT_TMPRUN, errno, "cannot set the environment");
+}
+
+/* Everything the child does between fork and exec beyond the basics: namespaces, then privileges. */
+struct child_ctx {
+    bool use_ns;
+    struct ns_spec ns;
+    struct caps_spec caps;
+};
+
+static int child_setup(void *arg)
+{
+    struct child_ctx *c = arg;
+    int ret;
+
+    if (c->use_ns && (ret = ns_setup(&c->ns)) < 0)
+        return ret;
+    return caps_apply(&c->caps);
+}
+
+static void child_started(void *arg)
+{
+    int ret = caps_keep_for_cleanup();
+
+    (void)arg;
+    if (ret < 0)
+        warn_errno(ret, "cannot drop tmprun's own capabilities");
+}
+
+/* Refuse what cannot work before anything is created: an unknown or unusable --user, namespaces that this
+ * machine does not allow. */
+static void check_isolation(const struct tmprun_opts *o, struct identity *user)
+{
+    if (o->user) {
+        const char *what;
+        int ret = identity_lookup(o->user, user, &what);
+        if (ret == -ENOENT)
+            die(EXIT_TMPRUN, "--user=%s: no such %s", o->user, what);
+        if (ret < 0)
+            die_errno(EXIT_TMPRUN, ret, "--user=%s", o->user);
+        if (!caps_can_switch_user())
+            die(EXIT_TMPRUN, "--user needs root (or CAP_SETUID and CAP_SETGID); run tmprun as root");
+    }
+    if (o->tmpfs || o->private_tmp) {
+        bool userns = ns_need_userns();
+        int ret = ns_probe(userns);
+        if (ret < 0)
+            die(EXIT_TMPRUN, "%s needs a %smount namespace, and unshare(2) failed: %s; %s",
+                o->tmpfs ? "--tmpfs" : "--private-tmp", userns ? "user and " : "", strerror(-ret),
+                ns_advice(ret, userns));
+    }
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -83,6 +143,8 @@ int main(int argc, char **argv)
     struct sigstate sig;
     struct workspace ws;
     struct child_result res;
+    struct identity user = {0};
+    struct child_ctx ctx = {0};
     struct rmtree_result rm = {0};
     struct timespec t0;
     const char *failed;
@@ -98,6 +160,8 @@ int main(int argc, char **argv)
     if (o.gc)
         return run_gc(&o);
 
+    check_isolation(&o, &user);
+
     /* Signals first: one that arrives while the workspace is being made must not kill us before we can
      * remove it. */
     ret = supervise_init(&sig);
@@ -106,7 +170,7 @@ int main(int argc, char **argv)
     {
         struct workspace_spec spec = {
             .dir = o.dir, .prefix = o.prefix, .suffix = o.suffix, .mode = o.mode,
-            .uid = (uid_t)-1, .gid = (gid_t)-1,
+            .uid = o.user ? user.uid : (uid_t)-1, .gid = o.user ? user.gid : (gid_t)-1,
         };
         ret = workspace_create(&spec, &ws, &failed);
         if (ret < 0)
@@ -114,11 +178,21 @@ int main(int argc, char **argv)
                 failed ? failed : "any temporary directory", ws_base_strerror(ret));
     }
     info("created workspace %s (mode %04o)", ws.path, (unsigned)o.mode);
-    export_path(&o, ws.path);
+    export_env(&o, ws.path, o.user ? &user : NULL);
 
+    ctx.use_ns = o.tmpfs || o.private_tmp;
+    ctx.ns = (struct ns_spec){
+        .tmpfs = o.tmpfs, .size = o.tmpfs_size[0] ? o.tmpfs_size : NULL, .private_tmp = o.private_tmp,
+        .cd = o.cd, .path = ws.path, .dev = ws.dev, .ino = ws.ino,
+        .owner = o.user ? user.uid : geteuid(), .group = o.user ? user.gid : getegid(),
+    };
+    ctx.caps = (struct caps_spec){
+        .user = o.user ? &user : NULL, .drop_caps = o.drop_caps, .no_new_privs = o.no_new_privs,
+    };
     {
         struct child_spec cs = {
-            .argv = o.argv, .cwd_fd = o.cd ? ws.fd : -1, .inherit_fd = ws.fd, .grace = o.grace,
+            .argv = o.argv, .cwd_fd = o.cd && !ctx.use_ns ? ws.fd : -1, .inherit_fd = ws.fd,
+            .grace = o.grace, .setup = child_setup, .started = child_started, .setup_arg = &ctx,
         };
         ret = supervise_run(&cs, &sig, &res);
     }
@@ -127,8 +201,6 @@ int main(int argc, char **argv)
         res = (struct child_result){.stage = STAGE_SETUP, .err = -ret};
     } else if (res.stage == STAGE_EXEC) {
         warn_errno(res.err, "cannot run '%s'", o.argv[0]);
-    } else if (res.stage == STAGE_SETUP) {
-        warn_errno(res.err, "cannot prepare to run '%s'", o.argv[0]);
     }
     if (res.leftovers > 0)
         info("stopped %lu leftover process%s", res.leftovers, res.leftovers == 1 ? "" : "es");
@@ -151,6 +223,7 @@ int main(int argc, char **argv)
     }
 
     /* The exit status, by the contract in tmprun(1) EXIT STATUS. */
+    identity_free(&user);
     if (res.stage == STAGE_EXEC)
         status = res.err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
     else if (res.stage == STAGE_SETUP)

@@ -25,6 +25,11 @@ enum {
     OPT_GC,
     OPT_OLDER_THAN,
     OPT_DRY_RUN,
+    OPT_TMPFS,
+    OPT_PRIVATE_TMP,
+    OPT_USER,
+    OPT_DROP_CAPS,
+    OPT_NO_NEW_PRIVS,
 };
 
 static const struct option longopts[] = {
@@ -41,6 +46,11 @@ static const struct option longopts[] = {
     {"gc", no_argument, NULL, OPT_GC},
     {"older-than", required_argument, NULL, OPT_OLDER_THAN},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"tmpfs", optional_argument, NULL, OPT_TMPFS},
+    {"private-tmp", no_argument, NULL, OPT_PRIVATE_TMP},
+    {"user", required_argument, NULL, OPT_USER},
+    {"drop-caps", no_argument, NULL, OPT_DROP_CAPS},
+    {"no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -66,6 +76,13 @@ static void usage(void)
         "      --keep-on-failure   keep it when COMMAND fails or dies of a signal\n"
         "      --ignore-cleanup-errors  do not report removal failures nor let them\n"
         "                            change the exit status\n"
+        "      --tmpfs[=SIZE]      make the workspace a fresh tmpfs (SIZE like 512M, 2G,\n"
+        "                            50%%) in a private mount namespace: freed by the\n"
+        "                            kernel when COMMAND's last process exits\n"
+        "      --private-tmp       COMMAND sees the workspace as /tmp and /var/tmp\n"
+        "      --user=USER[:GROUP] run COMMAND as USER, without any capability (root only)\n"
+        "      --drop-caps         run COMMAND with every capability set empty\n"
+        "      --no-new-privs      run COMMAND with no_new_privs set\n"
         "      --grace=DURATION    after COMMAND exits, give leftover processes this long\n"
         "                            between SIGTERM and SIGKILL (default 2s; 0: SIGKILL)\n"
         "      --gc                remove stale workspaces that killed runs left in DIR\n"
@@ -169,6 +186,29 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
         case OPT_GRACE:
             ret = duration_arg("--grace", optarg, &o->grace);
             seen_run_only = true;
+            break;
+        case OPT_TMPFS:
+            o->tmpfs = seen_run_only = true;
+            if (optarg) {
+                int r = parse_size(optarg, o->tmpfs_size, sizeof(o->tmpfs_size));
+                if (r < 0)
+                    ret = usage_error("invalid --tmpfs size '%s' (use e.g. 512M, 2G, 50%%)", optarg);
+            }
+            break;
+        case OPT_PRIVATE_TMP:
+            o->private_tmp = seen_run_only = true;
+            break;
+        case OPT_USER:
+            if (*optarg == '\0' || *optarg == ':')
+                ret = usage_error("%s", "--user needs a user name or number");
+            o->user = optarg;
+            seen_run_only = true;
+            break;
+        case OPT_DROP_CAPS:
+            o->drop_caps = seen_run_only = true;
+            break;
+        case OPT_NO_NEW_PRIVS:
+            o->no_new_privs = seen_run_only = true;
             break;
         case OPT_GC:
             o->gc = true;

@@ -21,6 +21,12 @@ struct tmprun_opts {
     bool gc;
     double older_than;  /* --older-than, seconds */
     bool dry_run;
+    bool tmpfs;         /* --tmpfs */
+    char tmpfs_size[32]; /* its SIZE as tmpfs takes it, "" for the default */
+    bool private_tmp;
+    const char *user;   /* --user=USER[:GROUP] */
+    bool drop_caps;
+    bool no_new_privs;
     int verbose;
     char **argv;        /* COMMAND [ARG]..., NULL-terminated; NULL with --gc */
 };

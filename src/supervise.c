@@ -67,11 +67,15 @@ struct errmsg {
     int err;
 };
 
-/* In the child, between fork and exec: report a failure through the pipe and leave. */
-_Noreturn static void child_fail(int pipefd, int stage, int err)
+/* In the child, between fork and exec: report a failure through the pipe and leave. A set-up failure is
+ * described here (what, unless the setup callback already said it); an exec failure by the parent, which
+ * knows the command's name and picks 126 or 127. */
+_Noreturn static void child_fail(int pipefd, int stage, int err, const char *what)
 {
     struct errmsg m = {stage, err};
 
+    if (what)
+        warn_errno(err, "%s", what);
     (void)!write(pipefd, &m, sizeof(m));
     _exit(127);
 }
@@ -83,20 +87,20 @@ _Noreturn static void child_exec(const struct child_spec *spec, const struct sig
     if (s->chld_ignored)
         (void)signal(SIGCHLD, SIG_IGN);
     if (sigprocmask(SIG_SETMASK, &s->orig_mask, NULL) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno);
+        child_fail(pipefd, STAGE_SETUP, errno, "cannot restore the signal mask");
     if (prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno);
+        child_fail(pipefd, STAGE_SETUP, errno, "cannot clear the subreaper flag");
+    if (spec->cwd_fd >= 0 && fchdir(spec->cwd_fd) < 0)
+        child_fail(pipefd, STAGE_SETUP, errno, "cannot change into the workspace");
     if (spec->setup) {
         ret = spec->setup(spec->setup_arg);
         if (ret < 0)
-            child_fail(pipefd, STAGE_SETUP, -ret);
+            child_fail(pipefd, STAGE_SETUP, -ret, NULL);
     }
-    if (spec->cwd_fd >= 0 && fchdir(spec->cwd_fd) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno);
     if (spec->inherit_fd >= 0 && fcntl(spec->inherit_fd, F_SETFD, 0) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno);
+        child_fail(pipefd, STAGE_SETUP, errno, "cannot pass the workspace lock");
     execvp(spec->argv[0], spec->argv);
-    child_fail(pipefd, STAGE_EXEC, errno);
+    child_fail(pipefd, STAGE_EXEC, errno, NULL);
 }
 
 /* Is pid a descendant of ours (the sender being COMMAND or one of its children)? Walks the parent chain in
@@ -408,6 +412,8 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
         child_exec(spec, s, pipefd[1]);
     }
     (void)close(pipefd[1]);
+    if (spec->started)
+        spec->started(spec->setup_arg);
     /* The pipe closes on a successful exec (O_CLOEXEC); otherwise it carries the failing step and errno. */
     do
         n = read(pipefd[0], &m, sizeof(m));

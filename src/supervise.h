@@ -17,7 +17,7 @@ struct sigstate {
 /* Where the child failed before COMMAND ran. */
 enum child_stage {
     STAGE_NONE,  /* COMMAND was executed */
-    STAGE_SETUP, /* the setup callback failed (it printed why) */
+    STAGE_SETUP, /* preparing the child failed (the child printed why) */
     STAGE_EXEC,  /* execvp() failed */
 };
 
@@ -33,9 +33,11 @@ struct child_spec {
     int cwd_fd;       /* fchdir() here first, or -1 */
     int inherit_fd;   /* fd handed to COMMAND (its FD_CLOEXEC cleared), or -1 */
     double grace;     /* seconds between SIGTERM and SIGKILL for leftovers; 0: SIGKILL at once */
-    /* Runs in the child before exec; returns 0 or -errno after printing what failed. */
+    /* Runs in the child before exec (after the fchdir); returns 0 or -errno after printing what failed. */
     int (*setup)(void *arg);
-    void *setup_arg;
+    /* Runs in tmprun right after the fork (dropping what tmprun no longer needs). */
+    void (*started)(void *arg);
+    void *setup_arg; /* for both */
 };
 
 /* Block the signals tmprun handles, make tmprun a child subreaper and open the signalfd. Signals inherited as

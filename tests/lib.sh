@@ -52,9 +52,10 @@ not_ok() {
     _tap_n=$((_tap_n + 1))
     _tap_failed=$((_tap_failed + 1))
     echo "not ok $_tap_n - $1"
-    if [ $# -gt 1 ]; then
-        diag "$2"
-    fi
+    shift
+    for _line in "$@"; do
+        diag "$_line"
+    done
 }
 
 skip() {

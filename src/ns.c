@@ -1,0 +1,209 @@
+#include "config.h"
+
+#include "ns.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/capability.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+bool ns_need_userns(void)
+{
+    cap_t caps = cap_get_proc();
+    cap_flag_value_t v = CAP_CLEAR;
+
+    if (caps) {
+        (void)cap_get_flag(caps, CAP_SYS_ADMIN, CAP_EFFECTIVE, &v);
+        (void)cap_free(caps);
+    }
+    return v != CAP_SET;
+}
+
+static int enter(bool need_userns)
+{
+    return unshare(CLONE_NEWNS | (need_userns ? CLONE_NEWUSER : 0)) < 0 ? neg_errno() : 0;
+}
+
+int ns_probe(bool need_userns)
+{
+    int st;
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return neg_errno();
+    if (pid == 0) {
+        int ret = enter(need_userns);
+        _exit(ret < 0 ? -ret : 0);
+    }
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return neg_errno();
+    if (!WIFEXITED(st))
+        return -EIO;
+    return -WEXITSTATUS(st);
+}
+
+const char *ns_advice(int err, bool need_userns)
+{
+    if (!need_userns)
+        return "mount namespaces are not available here (a seccomp policy or container runtime?)";
+    if (err == -ENOSPC)
+        return "user namespaces are disabled (sysctl user.max_user_namespaces=0); enable them or run as root";
+    return "unprivileged user namespaces are not allowed here (sysctl kernel.unprivileged_userns_clone, "
+           "AppArmor's kernel.apparmor_restrict_unprivileged_userns, or a seccomp policy); allow them or "
+           "run as root";
+}
+
+static int write_file(const char *path, const char *text)
+{
+    cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
+    size_t len = strlen(text);
+
+    if (fd < 0)
+        return neg_errno();
+    if (write(fd, text, len) != (ssize_t)len)
+        return neg_errno();
+    return 0;
+}
+
+/* Map the caller to itself in the new user namespace, so files it writes keep its uid (user_namespaces(7):
+ * an unprivileged process must deny setgroups before writing gid_map). */
+static int map_self(uid_t uid, gid_t gid)
+{
+    char map[64];
+    int ret;
+
+    ret = write_file("/proc/self/setgroups", "deny");
+    if (ret < 0)
+        return ret;
+    (void)snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+    ret = write_file("/proc/self/uid_map", map);
+    if (ret < 0)
+        return ret;
+    (void)snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+    return write_file("/proc/self/gid_map", map);
+}
+
+static int failed(const char *what, int err)
+{
+    warn_errno(err, "%s", what);
+    return err;
+}
+
+/* Attach the detached mount mfd over the directory open at target_fd, without any path lookup. */
+static int attach(int mfd, int target_fd)
+{
+    if (move_mount(mfd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return neg_errno();
+    return 0;
+}
+
+/* A new tmpfs, mode 0700, nosuid, nodev, owned by owner:group, detached: its fd. */
+static int make_tmpfs(const struct ns_spec *spec)
+{
+    cleanup_fd int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+    char num[32];
+    int mfd;
+
+    if (fs < 0)
+        return failed("--tmpfs: fsopen(tmpfs)", neg_errno());
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0)
+        return failed("--tmpfs: fsconfig(mode)", neg_errno());
+    if (spec->size && fsconfig(fs, FSCONFIG_SET_STRING, "size", spec->size, 0) < 0)
+        return failed("--tmpfs: fsconfig(size)", neg_errno());
+    (void)snprintf(num, sizeof(num), "%u", (unsigned)spec->owner);
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "uid", num, 0) < 0)
+        return failed("--tmpfs: fsconfig(uid)", neg_errno());
+    (void)snprintf(num, sizeof(num), "%u", (unsigned)spec->group);
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "gid", num, 0) < 0)
+        return failed("--tmpfs: fsconfig(gid)", neg_errno());
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        return failed("--tmpfs: fsconfig(create)", neg_errno());
+    mfd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (mfd < 0)
+        return failed("--tmpfs: fsmount", neg_errno());
+    return mfd;
+}
+
+/* Open path in this (new) namespace and check that it is the directory tmprun created: an fd from before
+ * unshare(2) belongs to the old namespace and cannot be a mount target. */
+static int reopen_workspace(const struct ns_spec *spec)
+{
+    cleanup_fd int fd = open(spec->path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+
+    if (fd < 0)
+        return failed("cannot open the workspace in the new mount namespace", neg_errno());
+    if (fstat(fd, &st) < 0)
+        return failed("cannot stat the workspace", neg_errno());
+    if (st.st_dev != spec->dev || st.st_ino != spec->ino)
+        return failed("the workspace path no longer leads to the workspace", -ESTALE);
+    return steal_fd(&fd);
+}
+
+static int over_tmp(int srcfd, const char *dir)
+{
+    cleanup_fd int clone = open_tree(srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    cleanup_fd int target = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    char what[64];
+    int ret;
+
+    (void)snprintf(what, sizeof(what), "--private-tmp: cannot mount the workspace over %s", dir);
+    if (clone < 0)
+        return failed(what, neg_errno());
+    if (target < 0)
+        return errno == ENOENT ? 0 : failed(what, neg_errno()); /* no /var/tmp: nothing to hide */
+    ret = attach(clone, target);
+    return ret < 0 ? failed(what, ret) : 0;
+}
+
+int ns_setup(const struct ns_spec *spec)
+{
+    bool need_userns = ns_need_userns();
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    cleanup_fd int ws = -1;
+    cleanup_fd int mfd = -1;
+    int ret = enter(need_userns);
+
+    if (ret < 0) {
+        warn_errno(ret, "unshare(%s) failed", need_userns ? "CLONE_NEWUSER|CLONE_NEWNS" : "CLONE_NEWNS");
+        warn("%s", ns_advice(ret, need_userns));
+        return ret;
+    }
+    if (need_userns && (ret = map_self(uid, gid)) < 0)
+        return failed("cannot write the user namespace's id maps", ret);
+    /* Nothing mounted here may leak back to the parent namespace (mount_namespaces(7)). */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return failed("cannot make the mount namespace private", neg_errno());
+    ws = reopen_workspace(spec);
+    if (ws < 0)
+        return ws;
+    if (spec->tmpfs) {
+        mfd = make_tmpfs(spec);
+        if (mfd < 0)
+            return mfd;
+        ret = attach(mfd, ws);
+        if (ret < 0)
+            return failed("--tmpfs: cannot mount the tmpfs on the workspace", ret);
+        /* From now on the workspace is the tmpfs root. */
+        close_fdp(&ws);
+        ws = steal_fd(&mfd);
+    }
+    if (spec->private_tmp) {
+        if ((ret = over_tmp(ws, "/tmp")) < 0 || (ret = over_tmp(ws, "/var/tmp")) < 0)
+            return ret;
+    }
+    if (spec->cd && fchdir(ws) < 0)
+        return failed("cannot change into the workspace", neg_errno());
+    return 0;
+}
