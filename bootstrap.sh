@@ -16,7 +16,7 @@ esac
 # Build dependencies, then what the test suite drives: util-linux (unshare, setpriv), procps (ps, pgrep),
 # python3 (a pseudo-terminal for the job-control tests), e2fsprogs (mkfs/chattr), passwd (useradd).
 deps="autoconf automake make gcc libc6-dev pkg-config libcap-dev check"
-[ "$mode" = check ] && deps="$deps util-linux procps python3 e2fsprogs passwd shellcheck"
+[ "$mode" = check ] && deps="$deps util-linux procps python3 e2fsprogs shellcheck valgrind cppcheck clang clang-tidy libclang-rt-14-dev gcovr"
 missing=
 for p in $deps; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -41,6 +41,7 @@ mkdir -p build
 if [ "$mode" = demo ]; then
     where=$(mktemp)
     echo "\$ tmprun -v --cd -- sh -c '...'"
+    # shellcheck disable=SC2016
     ./build/src/tmprun -v --cd -- sh -c '
         echo "  COMMAND runs in $PWD (TMPDIR=$TMPDIR, WORKDIR=$WORKDIR)"
         mkdir -p cache/pkg && echo data > cache/pkg/file && chmod -R a-w cache
@@ -57,19 +58,66 @@ if [ "$mode" = demo ]; then
     exit 0
 fi
 
-status=0
-(cd build && make -s -j"$jobs" check) || status=$?
-cat build/test-suite.log >/dev/null 2>&1 || true
-if [ -f build/test-suite.log ]; then
-    pass=$(sed -n 's/^# PASS: *//p' build/test-suite.log)
-    fail=$(sed -n 's/^# FAIL: *//p' build/test-suite.log)
-    err=$(sed -n 's/^# ERROR: *//p' build/test-suite.log)
-    if [ "$status" -ne 0 ]; then
-        grep -E '^(FAIL|ERROR)' build/test-suite.log || true
-        cat build/test-suite.log | head -200
-    fi
+# check: the whole suite, then the quality gates of issue 6, each in its own build tree. A failing gate stops
+# the run with a non-zero status and the log of what failed; the last line counts the main suite's tests.
+summary() {
+    log=build/test-suite.log
+    [ -f "$log" ] || return 0
+    pass=$(sed -n 's/^# PASS: *//p' "$log")
+    fail=$(sed -n 's/^# FAIL: *//p' "$log")
+    err=$(sed -n 's/^# ERROR: *//p' "$log")
     echo "make check: ${pass:-0} passed, $((${fail:-0} + ${err:-0})) failed"
-fi
-[ "$status" -eq 0 ] || exit "$status"
-(cd build && make -s distcheck >/dev/null) || { echo "make distcheck failed" >&2; exit 1; }
-echo "make distcheck: passed"
+}
+gate() { # gate NAME CMD...: run one gate, timed
+    name=$1
+    shift
+    echo "== $name"
+    t0=$(date +%s)
+    if ! "$@"; then
+        echo "== FAILED: $name" >&2
+        summary
+        exit 1
+    fi
+    echo "== $name: passed in $(($(date +%s) - t0)) s"
+}
+show_failures() { # the logs of failed tests in build tree $1
+    grep -lE '^(not ok|FAIL|ERROR)|runtime error|Sanitizer|^[0-9]+%: Checks.*Failures: [1-9]' \
+        "$1"/tests/*.log 2>/dev/null | while read -r f; do
+        echo "---- $f"
+        head -c 20000 "$f"
+    done
+}
+make_check() { # make_check DIR [TARGET]: build and test in an already configured tree
+    (cd "$1" && make -s -j"$jobs" && make -s -j"$jobs" "${2:-check}" >"$1.out" 2>&1) ||
+        { tail -50 "$1.out"; show_failures "$1"; return 1; }
+}
+configured() { # configured DIR CONFIGURE-ARGS...: a fresh build tree
+    dir=$1
+    shift
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    (cd "$dir" && ../configure -q --enable-werror "$@")
+}
+sanitizers() {
+    configured build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" &&
+        ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            make_check build-asan
+}
+coverage() {
+    configured build-cov --enable-coverage &&
+        (cd build-cov && make -s -j"$jobs") &&
+        # The unprivileged tests run tmprun as nobody: let it write its .gcda files.
+        chmod -R a+rwX build-cov &&
+        make_check build-cov coverage &&
+        tail -n 45 build-cov.out
+}
+
+gate "make check" make_check build
+summary
+gate "make distcheck" make_check build distcheck
+gate "static analysis: clang-tidy, cppcheck, shellcheck" make_check build lint
+gate "AddressSanitizer + UndefinedBehaviorSanitizer: make check" sanitizers
+gate "valgrind: end-to-end suite" make_check build check-valgrind
+gate "coverage" coverage
+gate "fuzzing the option and value parsers" make_check build fuzz
+summary

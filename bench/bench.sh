@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2016,SC1091 # the sh -c scripts expand their own arguments; os-release is the host's
 # bench.sh — tmprun measured side by side with what it replaces (make bench; not part of make check).
 # Every case builds identical trees for both sides, runs them alternately RUNS times, and prints the medians,
 # their ratio and the peak RSS. Removal goes through the public CLI: tmprun --gc --older-than=0 on a base

@@ -42,6 +42,7 @@ int identity_lookup(const char *spec, struct identity *id, const char **what)
         *group++ = '\0';
     *what = "user";
     errno = 0;
+    /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): clang 14 does not see that cleanup_free frees user. */
     pw = parse_id(user, &n) ? getpwuid((uid_t)n) : getpwnam(user);
     if (!pw)
         return errno && errno != ENOENT && errno != ESRCH ? neg_errno() : -ENOENT;
@@ -112,7 +113,10 @@ static int failed(const char *what)
  * no later execve() (a setuid-root program, root's own implicit capabilities) can bring capabilities back. */
 static int drop_bounding(void)
 {
-    if (prctl(PR_CAPBSET_READ, CAP_SETPCAP) == 1) {
+    /* Without CAP_SETPCAP (an unprivileged caller) the bounding set cannot shrink; such a process has no
+     * capability to lose, and no_new_privs (always set with it) keeps setuid and file capabilities from
+     * granting any. */
+    if (has_effective(CAP_SETPCAP)) {
         for (cap_value_t c = 0; c < (cap_value_t)cap_max_bits(); c++)
             if (prctl(PR_CAPBSET_READ, c) == 1 && cap_drop_bound(c) < 0)
                 return failed("cannot drop the capability bounding set");

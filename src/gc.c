@@ -57,6 +57,11 @@ static int reap_one(const struct gc_spec *spec, const char *name, struct gc_stat
         info("skipping %s/%s: in use", spec->base, name);
         return 0;
     }
+    /* Another --gc may have removed it between our open and our lock. */
+    if (fstat(fd, &st) < 0)
+        return fail(spec, name, stats, neg_errno());
+    if (st.st_nlink == 0)
+        return 0;
     if (spec->dry_run) {
         stats->removed++;
         (void)printf("would remove %s/%s\n", spec->base, name);

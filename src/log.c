@@ -11,7 +11,7 @@ int log_verbosity;
 
 /* One fprintf per message keeps concurrent writers (tmprun and COMMAND share stderr) from interleaving inside
  * a line as far as stdio allows; errnum 0 means no errno suffix. */
-static void vlog(int errnum, const char *fmt, va_list ap)
+static PRINTF(2, 0) void vlog(int errnum, const char *fmt, va_list ap)
 {
     char msg[4096];
 

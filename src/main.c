@@ -154,8 +154,10 @@ int main(int argc, char **argv)
     ret = opts_parse(argc, argv, &o);
     if (ret < 0)
         return EXIT_TMPRUN;
-    if (ret == OPTS_DONE)
+    if (ret == OPTS_DONE) {
+        opts_free(&o);
         return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_TMPRUN;
+    }
     log_verbosity = o.verbose;
     if (o.gc)
         return run_gc(&o);

@@ -114,6 +114,8 @@ static int make_tmpfs(const struct ns_spec *spec)
     char num[32];
     int mfd;
 
+    if (fs < 0 && errno == ENOSYS)
+        return -ENOSYS; /* no new mount API here: the caller falls back to mount(2) */
     if (fs < 0)
         return failed("--tmpfs: fsopen(tmpfs)", neg_errno());
     if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0)
@@ -150,6 +152,38 @@ static int reopen_workspace(const struct ns_spec *spec)
     return steal_fd(&fd);
 }
 
+/* "/proc/self/fd/N": mount(2) follows this magic link to the very object open at fd, so the classic API can
+ * mount onto or from an fd without a lookup an attacker could redirect. */
+static void fd_path(int fd, char *buf, size_t len)
+{
+    (void)snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* The tmpfs with mount(2), where the new mount API is missing (kernels before 5.2, valgrind, some seccomp
+ * policies): mount onto the workspace fd, then open the new mount's root by path and check it is a tmpfs
+ * mount root owned as asked (nobody else can mount in this private namespace). Returns an fd on it. */
+static int legacy_tmpfs(const struct ns_spec *spec, int ws)
+{
+    char target[64], opts[128];
+    cleanup_fd int root = -1;
+    struct statx stx;
+
+    fd_path(ws, target, sizeof(target));
+    (void)snprintf(opts, sizeof(opts), "mode=0700,uid=%u,gid=%u%s%s", (unsigned)spec->owner,
+                   (unsigned)spec->group, spec->size ? ",size=" : "", spec->size ? spec->size : "");
+    if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        return failed("--tmpfs: mount(tmpfs)", neg_errno());
+    root = open(spec->path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root < 0)
+        return failed("--tmpfs: cannot open the new tmpfs", neg_errno());
+    if (statx(root, "", AT_EMPTY_PATH, STATX_UID, &stx) < 0)
+        return failed("--tmpfs: cannot stat the new tmpfs", neg_errno());
+    if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) || !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)
+        || stx.stx_uid != spec->owner)
+        return failed("--tmpfs: the workspace path does not lead to the new tmpfs", -ESTALE);
+    return steal_fd(&root);
+}
+
 static int over_tmp(int srcfd, const char *dir)
 {
     cleanup_fd int clone = open_tree(srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
@@ -158,10 +192,16 @@ static int over_tmp(int srcfd, const char *dir)
     int ret;
 
     (void)snprintf(what, sizeof(what), "--private-tmp: cannot mount the workspace over %s", dir);
-    if (clone < 0)
-        return failed(what, neg_errno());
     if (target < 0)
         return errno == ENOENT ? 0 : failed(what, neg_errno()); /* no /var/tmp: nothing to hide */
+    if (clone < 0 && errno == ENOSYS) {
+        char src[64], dst[64];
+        fd_path(srcfd, src, sizeof(src));
+        fd_path(target, dst, sizeof(dst));
+        return mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ? failed(what, neg_errno()) : 0;
+    }
+    if (clone < 0)
+        return failed(what, neg_errno());
     ret = attach(clone, target);
     return ret < 0 ? failed(what, ret) : 0;
 }
@@ -172,7 +212,6 @@ int ns_setup(const struct ns_spec *spec)
     uid_t uid = getuid();
     gid_t gid = getgid();
     cleanup_fd int ws = -1;
-    cleanup_fd int mfd = -1;
     int ret = enter(need_userns);
 
     if (ret < 0) {
@@ -189,12 +228,13 @@ int ns_setup(const struct ns_spec *spec)
     if (ws < 0)
         return ws;
     if (spec->tmpfs) {
-        mfd = make_tmpfs(spec);
+        cleanup_fd int mfd = make_tmpfs(spec);
+        if (mfd == -ENOSYS)
+            mfd = legacy_tmpfs(spec, ws);
+        else if (mfd >= 0 && (ret = attach(mfd, ws)) < 0)
+            return failed("--tmpfs: cannot mount the tmpfs on the workspace", ret);
         if (mfd < 0)
             return mfd;
-        ret = attach(mfd, ws);
-        if (ret < 0)
-            return failed("--tmpfs: cannot mount the tmpfs on the workspace", ret);
         /* From now on the workspace is the tmpfs root. */
         close_fdp(&ws);
         ws = steal_fd(&mfd);

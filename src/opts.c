@@ -199,6 +199,7 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
             o->private_tmp = seen_run_only = true;
             break;
         case OPT_USER:
+            /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): required_argument, so optarg is set. */
             if (*optarg == '\0' || *optarg == ':')
                 ret = usage_error("%s", "--user needs a user name or number");
             o->user = optarg;

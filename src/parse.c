@@ -50,9 +50,9 @@ int parse_duration(const char *s, double *seconds)
     }
     if (*end != '\0' && end[1] != '\0')
         return -EINVAL;
-    errno = 0;
+    /* An underflow (ERANGE with a tiny result) is a duration of about 0, not an error; an overflow is inf. */
     v = strtod(s, NULL);
-    if (errno != 0 || !isfinite(v) || v * unit > PARSE_MAX_SECONDS)
+    if (!isfinite(v) || v * unit > PARSE_MAX_SECONDS)
         return -ERANGE;
     *seconds = v * unit;
     return 0;

@@ -40,6 +40,7 @@ int ws_random_name(const char *prefix, const char *suffix, char *out, size_t out
         return ret;
     if (plen + WS_RANDOM_LEN + slen + 1 > outlen)
         return -ENAMETOOLONG;
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): the suffix copy below ends out with its NUL. */
     memcpy(out, prefix, plen);
     while (n < WS_RANDOM_LEN) {
         ssize_t got = getrandom(rnd, sizeof(rnd), 0);
@@ -112,7 +113,7 @@ int ws_open_base(const char *path, char **abs, int *fd)
         return neg_errno();
     dfd = open(a, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return neg_errno();
+        return neg_errno(); /* NOLINT(clang-analyzer-unix.Malloc): cleanup_free frees a */
     if (fstat(dfd, &st) < 0)
         return neg_errno();
     if (faccessat(dfd, ".", W_OK | X_OK, AT_EACCESS) < 0)
@@ -250,10 +251,9 @@ int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts 
                  struct rmtree_result *r)
 {
     struct stat mine, there;
-    int ret;
 
     for (int pass = 0;; pass++) {
-        ret = rmtree_contents(fd, opts, r);
+        int ret = rmtree_contents(fd, opts, r);
         if (ret < 0)
             return ret;
         if (fstat(fd, &mine) < 0)

@@ -12,30 +12,6 @@ gc() {
     "$TMPRUN" --gc --dir="$base" "$@"
 }
 
-# Every wait below is for an event, checked every 0.05 s, and fails the test after this many seconds.
-WAIT_LIMIT=15
-
-# wait_until WHAT CMD [ARG]...: until CMD succeeds; 1 (and a diagnostic naming WHAT) after WAIT_LIMIT seconds.
-wait_until() {
-    _what=$1
-    shift
-    _left=$((WAIT_LIMIT * 20))
-    until "$@"; do
-        _left=$((_left - 1))
-        if [ "$_left" -le 0 ]; then
-            diag "timed out after ${WAIT_LIMIT}s waiting for $_what"
-            return 1
-        fi
-        sleep 0.05
-    done
-}
-
-# Has PID exited (gone, or a zombie: its files, the workspace lock among them, are closed)?
-has_exited() {
-    _s=$(sed -n 's/.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
-    [ -z "$_s" ] || [ "$_s" = Z ]
-}
-
 # A workspace-like directory with some files: mkws NAME.
 mkws() {
     mkdir "$base/$1" "$base/$1/sub"

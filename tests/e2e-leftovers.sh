@@ -12,35 +12,6 @@ run() {
     "$TMPRUN" --dir="$base" "$@"
 }
 
-# Every wait below is for an event, checked every 0.05 s, and fails the test after this many seconds.
-WAIT_LIMIT=15
-
-# wait_until WHAT CMD [ARG]...: until CMD succeeds; 1 (and a diagnostic naming WHAT) after WAIT_LIMIT seconds.
-wait_until() {
-    _what=$1
-    shift
-    _left=$((WAIT_LIMIT * 20))
-    until "$@"; do
-        _left=$((_left - 1))
-        if [ "$_left" -le 0 ]; then
-            diag "timed out after ${WAIT_LIMIT}s waiting for $_what"
-            return 1
-        fi
-        sleep 0.05
-    done
-}
-
-# The state letter of process PID (R, S, T, Z, ...), empty once it is gone.
-proc_state() {
-    sed -n 's/.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null
-}
-
-# Is PID running (or stopped), not gone nor a zombie?
-is_alive() {
-    _s=$(proc_state "$1")
-    [ -n "$_s" ] && [ "$_s" != Z ]
-}
-
 # Gone for good: neither running nor a zombie (/proc/PID stays while a zombie waits to be reaped).
 assert_gone() {
     if [ -z "$1" ]; then
