@@ -1,0 +1,152 @@
+#!/bin/sh
+# The removal engine through the public CLI (issue 4): depth with a bounded number of fds, a concurrent
+# process swapping directories for symlinks to outside ones, files that cannot be deleted (chattr +i) reported
+# once each and capped at 10 lines, everything else still removed.
+# shellcheck source=tests/lib.sh
+. "${TESTS_SRCDIR:-$(dirname "$0")}/lib.sh"
+
+python=$(command -v python3 || true)
+base=$SCRATCH/base
+mkdir "$base"
+# Trees are built on tmpfs when possible: creating them is the slow part, not what is tested.
+is_root && mount -t tmpfs -o size=1G,nr_inodes=400000 tmpfs "$base"
+
+# A workspace-named tree in $base for --gc to remove; prints its path.
+gc_tree() {
+    printf '%s/tmprun.Rm%08d' "$base" "$1"
+}
+
+# --- depth: a 100,000-level chain (paths far beyond PATH_MAX) under ulimit -n 16 ---
+if [ -n "$python" ]; then
+    deep=$SCRATCH/deep
+    mkdir "$deep"
+    is_root && mount -t tmpfs -o size=1G,nr_inodes=300000 tmpfs "$deep"
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    assert_status 0 "100,000-level chain: COMMAND builds it and tmprun removes it with at most 16 fds" \
+        sh -c 'ulimit -n 16 && exec "$0" -v --dir="$1" "$2" -c "
+import os
+os.chdir(os.environ[\"TMPDIR\"])
+for _ in range(100000):
+    os.mkdir(\"d\")
+    os.chdir(\"d\")
+open(\"leaf\", \"w\").close()"' "$TMPRUN" "$deep" "$python"
+    # 100,000 directories, the leaf file and the workspace itself.
+    assert_match "$ERR" ": 100002 entries," "100,000-level chain: every level was removed"
+    assert_eq "$(ls -A "$deep")" "" "100,000-level chain: nothing is left"
+    assert_not_contains "$ERR" "cannot" "100,000-level chain: nothing reported"
+    mountpoint -q "$deep" && umount "$deep"
+else
+    not_ok "100,000-level chain" "python3 is needed to build the chain"
+fi
+
+# --- a racer swapping directories for symlinks to an outside directory while --gc removes the tree ---
+outside=$SCRATCH/outside
+mkdir -p "$outside/sub"
+echo precious >"$outside/file"
+echo precious >"$outside/sub/file"
+chmod 0400 "$outside/file"
+chmod 0500 "$outside/sub"
+chmod 0500 "$outside"
+snapshot() {
+    find "$outside" -exec stat -c '%n %a %s %i' {} + | sort
+}
+before=$(snapshot)
+if [ -n "$python" ]; then
+    cat >"$SCRATCH/racer.py" <<'EOF'
+# racer.py TREE OUTSIDE: until killed, swap TREE/dN (N < 20) for a symlink to OUTSIDE and back, as fast as it
+# can; a removal that followed a symlink or re-resolved a path would reach OUTSIDE.
+import os, sys
+tree, outside = sys.argv[1], sys.argv[2]
+open(sys.argv[3], "w").close()
+i = 0
+while True:
+    d = os.path.join(tree, "d%d" % (i % 20))
+    try:
+        os.rename(d, d + ".moved")
+        os.symlink(outside, d)
+        os.unlink(d)
+        os.rename(d + ".moved", d)
+    except OSError:
+        pass
+    try:
+        os.symlink(outside, os.path.join(tree, "d%d" % (i % 20), "s"))
+    except OSError:
+        pass
+    i += 1
+EOF
+    races=0
+    leaked=0
+    round=0
+    while [ "$round" -lt 25 ]; do
+        tree=$(gc_tree "$round")
+        mkdir -p "$tree"
+        "$python" -c '
+import os, sys
+t = sys.argv[1]
+for i in range(20):
+    for j in range(20):
+        os.makedirs(os.path.join(t, "d%d" % i, "e%d" % j))
+        for k in range(5):
+            open(os.path.join(t, "d%d" % i, "e%d" % j, "f%d" % k), "w").close()
+    os.chmod(os.path.join(t, "d%d" % i), 0o555)
+' "$tree"
+        rm -f "$SCRATCH/racing"
+        "$python" "$SCRATCH/racer.py" "$tree" "$outside" "$SCRATCH/racing" &
+        racer=$!
+        wait_until "the racer to start" test -e "$SCRATCH/racing"
+        "$TMPRUN" --gc --older-than=0 --dir="$base" >/dev/null 2>"$SCRATCH/gc.err" || true
+        kill "$racer" 2>/dev/null
+        wait "$racer" 2>/dev/null
+        # What the racer left (a renamed directory, a symlink) is removed by one more --gc, racer gone.
+        "$TMPRUN" --gc --older-than=0 --dir="$base" >/dev/null 2>&1 || leaked=$((leaked + 1))
+        [ "$(snapshot)" = "$before" ] || races=$((races + 1))
+        round=$((round + 1))
+    done
+    assert_eq "$races" 0 "symlink race, 25 rounds: nothing outside deleted or chmodded"
+    assert_eq "$(snapshot)" "$before" "symlink race: the outside tree is byte for byte as before"
+    assert_eq "$leaked" 0 "symlink race: a second --gc, racer stopped, removes what was left"
+    assert_eq "$(ls -A "$base")" "" "symlink race: nothing is left in the base directory"
+else
+    not_ok "symlink race" "python3 is needed for the racer"
+fi
+
+# --- files that cannot be deleted: reported once each, 10 lines at most, the rest removed ---
+# chattr +i needs root and a filesystem with inode flags (ext4, xfs, btrfs; /var/tmp here, tmpfs too on
+# Linux 6.0+); the test makes its own ext4 when it can, so it never depends on where /tmp lives.
+if is_root && command -v chattr >/dev/null && command -v mkfs.ext4 >/dev/null; then
+    img=$SCRATCH/ext4.img
+    fs=$SCRATCH/ext4
+    mkdir "$fs"
+    truncate -s 64M "$img"
+    mkfs.ext4 -q -F "$img"
+    mount -o loop "$img" "$fs"
+    chmod 1777 "$fs"
+    # shellcheck disable=SC2016 # expanded by COMMAND's sh
+    assert_status 125 "12 immutable files: cleanup fails after status 0, so 125" \
+        "$TMPRUN" --dir="$fs" sh -c '
+            mkdir "$TMPDIR/keep" "$TMPDIR/gone"
+            i=0
+            while [ $i -lt 12 ]; do
+                echo x >"$TMPDIR/keep/imm$i"
+                chattr +i "$TMPDIR/keep/imm$i" || exit 9
+                echo y >"$TMPDIR/gone/f$i"
+                i=$((i + 1))
+            done
+            echo "$TMPDIR" >"$1"' sh "$SCRATCH/ws"
+    ws=$(cat "$SCRATCH/ws")
+    assert_eq "$(grep -c 'Operation not permitted' "$ERR")" 10 "immutable files: exactly 10 lines name a file"
+    assert_eq "$(grep -o 'imm[0-9]*' "$ERR" | sort | uniq -d)" "" "immutable files: no file reported twice"
+    assert_contains "$ERR" "and 2 more" "immutable files: the rest are counted"
+    assert_not_contains "$ERR" "Directory not empty" "immutable files: their directories are not reported again"
+    assert_absent "$ws/gone" "immutable files: everything else was removed"
+    assert_eq "$(find "$ws/keep" -type f | wc -l)" 12 "immutable files: the immutable ones are still there"
+    chattr -i "$ws"/keep/imm*
+    assert_status 0 "immutable files: once mutable, --gc removes the rest" \
+        "$TMPRUN" --gc --older-than=0 --dir="$fs"
+    assert_eq "$(find "$fs" -mindepth 1 -maxdepth 1 ! -name lost+found)" "" "immutable files: nothing is left"
+    umount "$fs"
+else
+    not_ok "immutable files" "needs root, chattr and mkfs.ext4 (e2fsprogs)"
+fi
+
+done_testing
