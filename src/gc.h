@@ -7,19 +7,19 @@
 #include "rmtree.h"
 
 struct gc_spec {
-    int basefd;           /* the base directory to search */
-    const char *base;     /* its path, for messages */
-    const char *prefix;   /* workspace names: prefix + 10 random characters + suffix */
+    int basefd;         /* the base directory to search */
+    const char *base;   /* its path, for messages */
+    const char *prefix; /* workspace names: prefix + 10 random characters + suffix */
     const char *suffix;
-    double older_than;    /* seconds since the last change of the workspace directory itself */
+    double older_than; /* seconds since the last change of the workspace directory itself */
     bool dry_run;
 };
 
 struct gc_stats {
-    unsigned long removed;  /* workspaces removed (or that would be, with dry_run) */
-    unsigned long busy;     /* skipped: locked by a live tmprun or a process it started */
-    unsigned long young;    /* skipped: changed more recently than older_than */
-    unsigned long failed;   /* could not be (fully) removed */
+    unsigned long removed; /* workspaces removed (or that would be, with dry_run) */
+    unsigned long busy;    /* skipped: locked by a live tmprun or a process it started */
+    unsigned long young;   /* skipped: changed more recently than older_than */
+    unsigned long failed;  /* could not be (fully) removed */
 };
 
 /* Remove every stale workspace in spec->basefd: a directory whose name matches, owned by the caller (any

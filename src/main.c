@@ -21,7 +21,7 @@
 
 /* Exit statuses, as timeout(1), env(1) and nohup(1) use them. */
 enum {
-    EXIT_TMPRUN = 125,    /* tmprun failed, bad usage, or cleanup failed after a 0 status */
+    EXIT_TMPRUN = 125, /* tmprun failed, bad usage, or cleanup failed after a 0 status */
     EXIT_CANNOT_RUN = 126,
     EXIT_NOT_FOUND = 127,
 };
@@ -48,6 +48,8 @@ static int run_gc(const struct tmprun_opts *o)
          o->dry_run ? "would be removed" : "removed", st.busy, st.young, st.failed);
     if (ret < 0 && st.failed == 0)
         warn_errno(ret, "cannot read %s", base);
+    (void)close(spec.basefd);
+    free(base);
     return ret < 0 ? 1 : 0;
 }
 
@@ -62,8 +64,8 @@ static void export_env(const struct tmprun_opts *o, const char *path, const stru
     for (size_t i = 0; i < o->nexports; i++)
         if (setenv(o->exports[i], path, 1) < 0)
             die_errno(EXIT_TMPRUN, errno, "cannot set %s", o->exports[i]);
-    if (user && (setenv("HOME", user->home, 1) < 0 || setenv("USER", user->name, 1) < 0
-                 || setenv("LOGNAME", user->name, 1) < 0))
+    if (user && (setenv("HOME", user->home, 1) < 0 || setenv("USER", user->name, 1) < 0 ||
+                 setenv("LOGNAME", user->name, 1) < 0))
         die_errno(EXIT_TMPRUN, errno, "cannot set the environment");
 }
 
@@ -171,30 +173,47 @@ int main(int argc, char **argv)
         die_errno(EXIT_TMPRUN, ret, "cannot set up signal handling");
     {
         struct workspace_spec spec = {
-            .dir = o.dir, .prefix = o.prefix, .suffix = o.suffix, .mode = o.mode,
-            .uid = o.user ? user.uid : (uid_t)-1, .gid = o.user ? user.gid : (gid_t)-1,
+            .dir = o.dir,
+            .prefix = o.prefix,
+            .suffix = o.suffix,
+            .mode = o.mode,
+            .uid = o.user ? user.uid : (uid_t)-1,
+            .gid = o.user ? user.gid : (gid_t)-1,
         };
         ret = workspace_create(&spec, &ws, &failed);
         if (ret < 0)
-            die(EXIT_TMPRUN, "cannot create a workspace in %s: %s",
-                failed ? failed : "any temporary directory", ws_base_strerror(ret));
+            die(EXIT_TMPRUN, "cannot create a workspace in %s: %s", failed ? failed : "any temporary directory",
+                ws_base_strerror(ret));
     }
     info("created workspace %s (mode %04o)", ws.path, (unsigned)o.mode);
     export_env(&o, ws.path, o.user ? &user : NULL);
 
     ctx.use_ns = o.tmpfs || o.private_tmp;
     ctx.ns = (struct ns_spec){
-        .tmpfs = o.tmpfs, .size = o.tmpfs_size[0] ? o.tmpfs_size : NULL, .private_tmp = o.private_tmp,
-        .cd = o.cd, .path = ws.path, .dev = ws.dev, .ino = ws.ino,
-        .owner = o.user ? user.uid : geteuid(), .group = o.user ? user.gid : getegid(),
+        .tmpfs = o.tmpfs,
+        .size = o.tmpfs_size[0] ? o.tmpfs_size : NULL,
+        .private_tmp = o.private_tmp,
+        .cd = o.cd,
+        .path = ws.path,
+        .dev = ws.dev,
+        .ino = ws.ino,
+        .owner = o.user ? user.uid : geteuid(),
+        .group = o.user ? user.gid : getegid(),
     };
     ctx.caps = (struct caps_spec){
-        .user = o.user ? &user : NULL, .drop_caps = o.drop_caps, .no_new_privs = o.no_new_privs,
+        .user = o.user ? &user : NULL,
+        .drop_caps = o.drop_caps,
+        .no_new_privs = o.no_new_privs,
     };
     {
         struct child_spec cs = {
-            .argv = o.argv, .cwd_fd = o.cd && !ctx.use_ns ? ws.fd : -1, .inherit_fd = ws.fd,
-            .grace = o.grace, .setup = child_setup, .started = child_started, .setup_arg = &ctx,
+            .argv = o.argv,
+            .cwd_fd = o.cd && !ctx.use_ns ? ws.fd : -1,
+            .inherit_fd = ws.fd,
+            .grace = o.grace,
+            .setup = child_setup,
+            .started = child_started,
+            .setup_arg = &ctx,
         };
         ret = supervise_run(&cs, &sig, &res);
     }
@@ -219,8 +238,7 @@ int main(int argc, char **argv)
         ret = workspace_remove(&ws, &ro, &rm);
         if (ret < 0 && !o.ignore_cleanup_errors)
             rmtree_report(ws.path, &rm, ret);
-        info("removed %s: %llu entries, %llu bytes, %.3f s", ws.path, rm.entries, rm.bytes,
-             seconds_since(&t0));
+        info("removed %s: %llu entries, %llu bytes, %.3f s", ws.path, rm.entries, rm.bytes, seconds_since(&t0));
         rmtree_result_free(&rm);
     }
 

@@ -42,6 +42,7 @@ int ns_probe(bool need_userns)
         return neg_errno();
     if (pid == 0) {
         int ret = enter(need_userns);
+        coverage_dump();
         _exit(ret < 0 ? -ret : 0);
     }
     while (waitpid(pid, &st, 0) < 0)
@@ -178,8 +179,8 @@ static int legacy_tmpfs(const struct ns_spec *spec, int ws)
         return failed("--tmpfs: cannot open the new tmpfs", neg_errno());
     if (statx(root, "", AT_EMPTY_PATH, STATX_UID, &stx) < 0)
         return failed("--tmpfs: cannot stat the new tmpfs", neg_errno());
-    if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) || !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)
-        || stx.stx_uid != spec->owner)
+    if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) || !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ||
+        stx.stx_uid != spec->owner)
         return failed("--tmpfs: the workspace path does not lead to the new tmpfs", -ESTALE);
     return steal_fd(&root);
 }

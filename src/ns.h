@@ -7,14 +7,14 @@
 #include <sys/types.h>
 
 struct ns_spec {
-    bool tmpfs;           /* mount a fresh tmpfs on the workspace */
-    const char *size;     /* its size= value ("512M", "50%"), or NULL for the tmpfs default (half of RAM) */
-    bool private_tmp;     /* mount the workspace over /tmp and /var/tmp */
-    bool cd;              /* change into the workspace once it is mounted */
-    const char *path;     /* the workspace's path */
-    dev_t dev;            /* and its identity: the path is looked up again in the new namespace, and must */
-    ino_t ino;            /* lead to the very directory tmprun created */
-    uid_t owner;          /* owner of the tmpfs root */
+    bool tmpfs;       /* mount a fresh tmpfs on the workspace */
+    const char *size; /* its size= value ("512M", "50%"), or NULL for the tmpfs default (half of RAM) */
+    bool private_tmp; /* mount the workspace over /tmp and /var/tmp */
+    bool cd;          /* change into the workspace once it is mounted */
+    const char *path; /* the workspace's path */
+    dev_t dev;        /* and its identity: the path is looked up again in the new namespace, and must */
+    ino_t ino;        /* lead to the very directory tmprun created */
+    uid_t owner;      /* owner of the tmpfs root */
     gid_t group;
 };
 

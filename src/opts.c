@@ -59,50 +59,50 @@ static const struct option longopts[] = {
 
 static void usage(void)
 {
-    (void)printf(
-        "Usage: %s [OPTION]... [--] COMMAND [ARG]...\n"
-        "  or:  %s --gc [--dir=DIR] [--older-than=DURATION] [--dry-run] [-v]\n"
-        "Run COMMAND with a private temporary directory, exported as TMPDIR and WORKDIR,\n"
-        "and remove that directory with everything in it when COMMAND ends.\n"
-        "\n"
-        "  -d, --dir=DIR           create the workspace in DIR (default: $TMPDIR, $TEMP,\n"
-        "                            $TMP, /tmp, /var/tmp, /usr/tmp, the current directory)\n"
-        "      --prefix=PREFIX     name starts with PREFIX (default '" WS_DEFAULT_PREFIX "')\n"
-        "      --suffix=SUFFIX     name ends with SUFFIX (default none)\n"
-        "      --mode=OCTAL        mode of the workspace, whatever the umask (default 0700)\n"
-        "      --export=NAME       also export the path as NAME (repeatable)\n"
-        "      --cd                run COMMAND inside the workspace\n"
-        "  -k, --keep              never remove the workspace; print its path\n"
-        "      --keep-on-failure   keep it when COMMAND fails or dies of a signal\n"
-        "      --ignore-cleanup-errors  do not report removal failures nor let them\n"
-        "                            change the exit status\n"
-        "      --tmpfs[=SIZE]      make the workspace a fresh tmpfs (SIZE like 512M, 2G,\n"
-        "                            50%%) in a private mount namespace: freed by the\n"
-        "                            kernel when COMMAND's last process exits\n"
-        "      --private-tmp       COMMAND sees the workspace as /tmp and /var/tmp\n"
-        "      --user=USER[:GROUP] run COMMAND as USER, without any capability (root only)\n"
-        "      --drop-caps         run COMMAND with every capability set empty\n"
-        "      --no-new-privs      run COMMAND with no_new_privs set\n"
-        "      --grace=DURATION    after COMMAND exits, give leftover processes this long\n"
-        "                            between SIGTERM and SIGKILL (default 2s; 0: SIGKILL)\n"
-        "      --gc                remove stale workspaces that killed runs left in DIR\n"
-        "      --older-than=DURATION  with --gc: only those unchanged this long\n"
-        "                            (default 1h; 0: any age)\n"
-        "      --dry-run           with --gc: only print what would be removed\n"
-        "  -v, --verbose           report the workspace, removal counts and timing\n"
-        "  -h, --help              display this help and exit\n"
-        "  -V, --version           output version information and exit\n"
-        "\n"
-        "DURATION is a number of seconds, optionally with a unit: s, m, h or d.\n"
-        "\n"
-        "Exit status: COMMAND's status; if COMMAND dies of a signal, tmprun dies of the same\n"
-        "signal after cleanup.  125 if tmprun itself fails (or cleanup fails after a 0 status),\n"
-        "126 if COMMAND cannot be run, 127 if COMMAND is not found.\n"
-        "\n"
-        "Full documentation: man tmprun\n",
-        log_progname, log_progname);
+    (void)printf("Usage: %s [OPTION]... [--] COMMAND [ARG]...\n"
+                 "  or:  %s --gc [--dir=DIR] [--older-than=DURATION] [--dry-run] [-v]\n"
+                 "Run COMMAND with a private temporary directory, exported as TMPDIR and WORKDIR,\n"
+                 "and remove that directory with everything in it when COMMAND ends.\n"
+                 "\n"
+                 "  -d, --dir=DIR           create the workspace in DIR (default: $TMPDIR, $TEMP,\n"
+                 "                            $TMP, /tmp, /var/tmp, /usr/tmp, the current directory)\n"
+                 "      --prefix=PREFIX     name starts with PREFIX (default '" WS_DEFAULT_PREFIX "')\n"
+                 "      --suffix=SUFFIX     name ends with SUFFIX (default none)\n"
+                 "      --mode=OCTAL        mode of the workspace, whatever the umask (default 0700)\n"
+                 "      --export=NAME       also export the path as NAME (repeatable)\n"
+                 "      --cd                run COMMAND inside the workspace\n"
+                 "  -k, --keep              never remove the workspace; print its path\n"
+                 "      --keep-on-failure   keep it when COMMAND fails or dies of a signal\n"
+                 "      --ignore-cleanup-errors  do not report removal failures nor let them\n"
+                 "                            change the exit status\n"
+                 "      --tmpfs[=SIZE]      make the workspace a fresh tmpfs (SIZE like 512M, 2G,\n"
+                 "                            50%%) in a private mount namespace: freed by the\n"
+                 "                            kernel when COMMAND's last process exits\n"
+                 "      --private-tmp       COMMAND sees the workspace as /tmp and /var/tmp\n"
+                 "      --user=USER[:GROUP] run COMMAND as USER, without any capability (root only)\n"
+                 "      --drop-caps         run COMMAND with every capability set empty\n"
+                 "      --no-new-privs      run COMMAND with no_new_privs set\n"
+                 "      --grace=DURATION    after COMMAND exits, give leftover processes this long\n"
+                 "                            between SIGTERM and SIGKILL (default 2s; 0: SIGKILL)\n"
+                 "      --gc                remove stale workspaces that killed runs left in DIR\n"
+                 "      --older-than=DURATION  with --gc: only those unchanged this long\n"
+                 "                            (default 1h; 0: any age)\n"
+                 "      --dry-run           with --gc: only print what would be removed\n"
+                 "  -v, --verbose           report the workspace, removal counts and timing\n"
+                 "  -h, --help              display this help and exit\n"
+                 "  -V, --version           output version information and exit\n"
+                 "\n"
+                 "DURATION is a number of seconds, optionally with a unit: s, m, h or d.\n"
+                 "\n"
+                 "Exit status: COMMAND's status; if COMMAND dies of a signal, tmprun dies of the same\n"
+                 "signal after cleanup.  125 if tmprun itself fails (or cleanup fails after a 0 status),\n"
+                 "126 if COMMAND cannot be run, 127 if COMMAND is not found.\n"
+                 "\n"
+                 "Full documentation: man tmprun\n",
+                 log_progname, log_progname);
 }
 
+/* One line for bad usage: what is wrong, and where to look. */
 PRINTF(1, 2) static int usage_error(const char *fmt, ...)
 {
     char msg[512];
@@ -111,8 +111,7 @@ PRINTF(1, 2) static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    warn("%s", msg);
-    warn("Try '%s --help' for more information.", log_progname);
+    warn("%s (see '%s --help')", msg, log_progname);
     return -EINVAL;
 }
 

@@ -7,28 +7,28 @@
 #include <sys/types.h>
 
 struct tmprun_opts {
-    const char *dir;    /* --dir */
-    const char *prefix; /* --prefix */
-    const char *suffix; /* --suffix */
-    mode_t mode;        /* --mode */
+    const char *dir;      /* --dir */
+    const char *prefix;   /* --prefix */
+    const char *suffix;   /* --suffix */
+    mode_t mode;          /* --mode */
     const char **exports; /* --export names, besides TMPDIR and WORKDIR */
     size_t nexports;
     bool cd;
     bool keep;
     bool keep_on_failure;
     bool ignore_cleanup_errors;
-    double grace;       /* --grace, seconds */
+    double grace; /* --grace, seconds */
     bool gc;
-    double older_than;  /* --older-than, seconds */
+    double older_than; /* --older-than, seconds */
     bool dry_run;
-    bool tmpfs;         /* --tmpfs */
+    bool tmpfs;          /* --tmpfs */
     char tmpfs_size[32]; /* its SIZE as tmpfs takes it, "" for the default */
     bool private_tmp;
-    const char *user;   /* --user=USER[:GROUP] */
+    const char *user; /* --user=USER[:GROUP] */
     bool drop_caps;
     bool no_new_privs;
     int verbose;
-    char **argv;        /* COMMAND [ARG]..., NULL-terminated; NULL with --gc */
+    char **argv; /* COMMAND [ARG]..., NULL-terminated; NULL with --gc */
 };
 
 enum { OPTS_RUN = 0, OPTS_DONE = 1 };

@@ -33,9 +33,9 @@
 #define MAX_THREADS 4
 
 struct frame {
-    int fd;           /* -1 while closed to bound the number of open fds */
-    bool scanned;     /* its entries have been read and its files unlinked */
-    bool failed;      /* something below stays: do not try to remove it, do not report ENOTEMPTY */
+    int fd;       /* -1 while closed to bound the number of open fds */
+    bool scanned; /* its entries have been read and its files unlinked */
+    bool failed;  /* something below stays: do not try to remove it, do not report ENOTEMPTY */
     unsigned char scans;
     dev_t dev;
     ino_t ino;
@@ -45,16 +45,16 @@ struct frame {
 
 /* State shared by the threads of one rmtree_contents() call. */
 struct shared {
-    pthread_mutex_t lock;     /* guards r's errors and first_error, and the fields below */
-    pthread_cond_t wake;      /* a parallel region started, or quit */
-    pthread_cond_t idle;      /* a worker finished its part of a region */
+    pthread_mutex_t lock; /* guards r's errors and first_error, and the fields below */
+    pthread_cond_t wake;  /* a parallel region started, or quit */
+    pthread_cond_t idle;  /* a worker finished its part of a region */
     struct rmtree_result *r;
     const struct rmtree_opts *opts;
     int first_error;
     uint64_t mnt_id;
     dev_t dev;
     uid_t euid;
-    unsigned open_fds;        /* all threads' directory fds (atomic) */
+    unsigned open_fds; /* all threads' directory fds (atomic) */
     /* The current parallel region: the subdirectories names[0..n) of the directory open at parent_fd. */
     unsigned generation;
     bool quit;
@@ -63,10 +63,10 @@ struct shared {
     ino_t parent_ino;
     const char *const *names;
     size_t n;
-    size_t next;              /* next name to take (atomic) */
-    unsigned busy;            /* workers still in the region */
-    bool region_failed;       /* something under the region stays: its parent must not be removed */
-    const char *prefix;       /* path of parent_fd relative to the top, with a trailing '/' or empty */
+    size_t next;        /* next name to take (atomic) */
+    unsigned busy;      /* workers still in the region */
+    bool region_failed; /* something under the region stays: its parent must not be removed */
+    const char *prefix; /* path of parent_fd relative to the top, with a trailing '/' or empty */
     unsigned nthreads;
     pthread_t threads[MAX_THREADS];
     bool started[MAX_THREADS];
@@ -74,7 +74,7 @@ struct shared {
 
 struct walk {
     struct shared *sh;
-    bool is_main;      /* only the main walk starts parallel regions; a subtree walk stays serial */
+    bool is_main;       /* only the main walk starts parallel regions; a subtree walk stays serial */
     const char *prefix; /* path of frame 0 relative to the top, for messages */
     unsigned long long entries, bytes;
     struct frame *frames;
@@ -191,8 +191,8 @@ static void note_open(struct walk *w)
     unsigned n = __atomic_add_fetch(&w->sh->open_fds, 1, __ATOMIC_RELAXED);
     unsigned seen = __atomic_load_n(&w->sh->r->max_fds, __ATOMIC_RELAXED);
 
-    while (n > seen && !__atomic_compare_exchange_n(&w->sh->r->max_fds, &seen, n, true, __ATOMIC_RELAXED,
-                                                    __ATOMIC_RELAXED))
+    while (n > seen &&
+           !__atomic_compare_exchange_n(&w->sh->r->max_fds, &seen, n, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;
 }
 
@@ -202,14 +202,14 @@ static int vet_dir(struct walk *w, int fd, struct frame *f)
 {
     struct statx stx;
 
-    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO
-              | STATX_MNT_ID, &stx) < 0)
+    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+              STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_MNT_ID, &stx) < 0)
         return neg_errno();
     if (!S_ISDIR(stx.stx_mode))
         return -ENOTDIR;
     /* A different mount id catches bind mounts of the same filesystem, which share st_dev. */
-    if (makedev(stx.stx_dev_major, stx.stx_dev_minor) != w->sh->dev
-        || ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != w->sh->mnt_id))
+    if (makedev(stx.stx_dev_major, stx.stx_dev_minor) != w->sh->dev ||
+        ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != w->sh->mnt_id))
         return -EXDEV;
     f->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
     f->ino = stx.stx_ino;
@@ -512,8 +512,12 @@ static bool remove_subtree(struct walk *w, const char *name)
 
     w->depth = 1;
     w->nlen = 0;
-    w->frames[0] = (struct frame){.fd = sh->parent_fd, .scanned = true, .dev = sh->parent_dev,
-                                  .ino = sh->parent_ino, .name_off = NO_NAME, .pend_start = 0};
+    w->frames[0] = (struct frame){.fd = sh->parent_fd,
+                                  .scanned = true,
+                                  .dev = sh->parent_dev,
+                                  .ino = sh->parent_ino,
+                                  .name_off = NO_NAME,
+                                  .pend_start = 0};
     w->prefix = sh->prefix;
     if (push_name(w, name) < 0) {
         fail(w, name, -ENOMEM);
@@ -644,14 +648,14 @@ static unsigned thread_count(const struct rmtree_opts *opts)
 int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r)
 {
     static const struct rmtree_opts defaults;
-    struct shared sh = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
-                        .idle = PTHREAD_COND_INITIALIZER};
+    struct shared sh = {
+        .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
     struct walk *w;
     struct statx stx;
     int ret;
 
-    if (statx(dirfd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_MNT_ID,
-              &stx) < 0)
+    if (statx(dirfd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_MNT_ID, &stx) <
+        0)
         return neg_errno();
     if (!S_ISDIR(stx.stx_mode))
         return -ENOTDIR;

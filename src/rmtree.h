@@ -16,9 +16,9 @@ struct rmtree_error {
 };
 
 struct rmtree_result {
-    unsigned long long entries;  /* directory entries removed (files, links, directories) */
-    unsigned long long bytes;    /* sum of st_size of removed non-directories, when count_bytes was set */
-    unsigned long long nerrors;  /* every failure, reported or not */
+    unsigned long long entries; /* directory entries removed (files, links, directories) */
+    unsigned long long bytes;   /* sum of st_size of removed non-directories, when count_bytes was set */
+    unsigned long long nerrors; /* every failure, reported or not */
     struct rmtree_error errors[RMTREE_MAX_REPORTED];
     size_t nreported;
     unsigned max_fds; /* most directory fds the walk held at once, the caller's included */

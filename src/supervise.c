@@ -22,8 +22,8 @@
 
 /* The signals tmprun outlives and forwards (issue: sudo's and timeout's list). Job-control signals (TSTP,
  * TTIN, TTOU, CONT) keep their default action so that Ctrl-Z stops tmprun together with COMMAND. */
-static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
-                                SIGALRM, SIGPIPE, SIGXCPU, SIGXFSZ};
+static const int forwarded[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
+                                SIGUSR2, SIGALRM, SIGPIPE, SIGXCPU, SIGXFSZ};
 
 /* pidfds kept to wait on leftovers; beyond this many, tmprun rescans /proc on a timer instead. */
 #define MAX_WATCHED 64
@@ -76,6 +76,7 @@ _Noreturn static void child_fail(int pipefd, int stage, int err, const char *wha
 
     if (what)
         warn_errno(err, "%s", what);
+    coverage_dump();
     (void)!write(pipefd, &m, sizeof(m));
     _exit(127);
 }
@@ -97,6 +98,7 @@ _Noreturn static void child_exec(const struct child_spec *spec, const struct sig
     }
     if (spec->inherit_fd >= 0 && fcntl(spec->inherit_fd, F_SETFD, 0) < 0)
         child_fail(pipefd, STAGE_SETUP, errno, "cannot pass the workspace lock");
+    coverage_dump();
     execvp(spec->argv[0], spec->argv);
     child_fail(pipefd, STAGE_EXEC, errno, NULL);
 }
@@ -130,8 +132,8 @@ static bool should_forward(const struct signalfd_siginfo *si)
     if (si->ssi_code == SI_KERNEL)
         return false;
     /* SIGPIPE and SIGXFSZ raised by our own writes carry our own pid: they are about tmprun, not the job. */
-    if ((si->ssi_code == SI_USER || si->ssi_code == SI_QUEUE || si->ssi_code == SI_TKILL)
-        && si->ssi_pid != 0 && ((pid_t)si->ssi_pid == getpid() || is_descendant((pid_t)si->ssi_pid)))
+    if ((si->ssi_code == SI_USER || si->ssi_code == SI_QUEUE || si->ssi_code == SI_TKILL) && si->ssi_pid != 0 &&
+        ((pid_t)si->ssi_pid == getpid() || is_descendant((pid_t)si->ssi_pid)))
         return false;
     return true;
 }
@@ -464,19 +466,13 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
     return 0;
 }
 
-#ifdef TMPRUN_COVERAGE
-void __gcov_dump(void);
-#endif
-
 _Noreturn void die_of_signal(int sig)
 {
     struct rlimit nocore = {0, 0};
     sigset_t set;
 
     (void)fflush(NULL);
-#ifdef TMPRUN_COVERAGE
-    __gcov_dump(); /* a death by signal skips the exit handlers that write coverage data */
-#endif
+    coverage_dump();
     (void)setrlimit(RLIMIT_CORE, &nocore);
     (void)signal(sig, SIG_DFL);
     sigemptyset(&set);

@@ -22,17 +22,17 @@ enum child_stage {
 };
 
 struct child_result {
-    int status;             /* wait status of COMMAND, valid when stage == STAGE_NONE */
+    int status; /* wait status of COMMAND, valid when stage == STAGE_NONE */
     enum child_stage stage;
-    int err;                /* errno of the failing step otherwise */
+    int err;                 /* errno of the failing step otherwise */
     unsigned long leftovers; /* descendants still alive after COMMAND exited, stopped and reaped */
 };
 
 struct child_spec {
-    char **argv;      /* COMMAND and its arguments, searched in PATH */
-    int cwd_fd;       /* fchdir() here first, or -1 */
-    int inherit_fd;   /* fd handed to COMMAND (its FD_CLOEXEC cleared), or -1 */
-    double grace;     /* seconds between SIGTERM and SIGKILL for leftovers; 0: SIGKILL at once */
+    char **argv;    /* COMMAND and its arguments, searched in PATH */
+    int cwd_fd;     /* fchdir() here first, or -1 */
+    int inherit_fd; /* fd handed to COMMAND (its FD_CLOEXEC cleared), or -1 */
+    double grace;   /* seconds between SIGTERM and SIGKILL for leftovers; 0: SIGKILL at once */
     /* Runs in the child before exec (after the fchdir); returns 0 or -errno after printing what failed. */
     int (*setup)(void *arg);
     /* Runs in tmprun right after the fork (dropping what tmprun no longer needs). */

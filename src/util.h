@@ -50,4 +50,18 @@ static inline int neg_errno(void)
     return errno > 0 ? -errno : -EIO;
 }
 
+/* A coverage build (configure --enable-coverage) loses what a process counted when it execs, _exits or dies
+ * of a signal: those paths write the counters first. Nothing at all in a normal build. */
+#ifdef TMPRUN_COVERAGE
+void __gcov_dump(void);
+static inline void coverage_dump(void)
+{
+    __gcov_dump();
+}
+#else
+static inline void coverage_dump(void)
+{
+}
+#endif
+
 #endif

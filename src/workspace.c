@@ -62,8 +62,8 @@ bool ws_name_matches(const char *name, const char *prefix, const char *suffix)
 {
     size_t plen = strlen(prefix), slen = strlen(suffix), len = strlen(name);
 
-    if (len != plen + WS_RANDOM_LEN + slen || strncmp(name, prefix, plen) != 0
-        || strcmp(name + plen + WS_RANDOM_LEN, suffix) != 0)
+    if (len != plen + WS_RANDOM_LEN + slen || strncmp(name, prefix, plen) != 0 ||
+        strcmp(name + plen + WS_RANDOM_LEN, suffix) != 0)
         return false;
     for (size_t i = plen; i < plen + WS_RANDOM_LEN; i++)
         if (!strchr(alphabet, name[i]) || name[i] == '\0')
@@ -121,9 +121,9 @@ int ws_open_base(const char *path, char **abs, int *fd)
     /* Another user who can write here could rename our workspace away and put a symlink in its place before
      * COMMAND uses the path; the sticky bit forbids that. A group-writable directory is fine only when the
      * group is the caller's own and so is the directory (a user-private group, as Debian sets up). */
-    if (!(st.st_mode & S_ISVTX)
-        && ((st.st_mode & S_IWOTH)
-            || ((st.st_mode & S_IWGRP) && !(st.st_uid == geteuid() && st.st_gid == getegid()))))
+    if (!(st.st_mode & S_ISVTX) &&
+        ((st.st_mode & S_IWOTH) ||
+         ((st.st_mode & S_IWGRP) && !(st.st_uid == geteuid() && st.st_gid == getegid()))))
         return -EPERM;
     *abs = steal_ptr(&a);
     *fd = steal_fd(&dfd);
@@ -243,12 +243,15 @@ int workspace_create(const struct workspace_spec *spec, struct workspace *ws, co
         }
         free(steal_ptr(&ws->name));
     }
-    workspace_release(ws);
+    /* ws->base stays: *failed_path points into it, for the caller's message. */
+    close_fdp(&ws->fd);
+    close_fdp(&ws->basefd);
+    free(steal_ptr(&ws->name));
+    free(steal_ptr(&ws->path));
     return ret;
 }
 
-int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts *opts,
-                 struct rmtree_result *r)
+int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts *opts, struct rmtree_result *r)
 {
     struct stat mine, there;
 

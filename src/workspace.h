@@ -13,11 +13,11 @@
 #define WS_DEFAULT_PREFIX "tmprun."
 
 struct workspace {
-    int basefd;   /* the base directory, O_RDONLY|O_DIRECTORY|O_CLOEXEC */
-    int fd;       /* the workspace, opened right after mkdirat(); holds a shared flock() while tmprun lives */
-    char *base;   /* absolute path of the base directory */
-    char *name;   /* the workspace's name in base */
-    char *path;   /* base + "/" + name, what COMMAND sees */
+    int basefd; /* the base directory, O_RDONLY|O_DIRECTORY|O_CLOEXEC */
+    int fd;     /* the workspace, opened right after mkdirat(); holds a shared flock() while tmprun lives */
+    char *base; /* absolute path of the base directory */
+    char *name; /* the workspace's name in base */
+    char *path; /* base + "/" + name, what COMMAND sees */
     dev_t dev;
     ino_t ino;
 };
@@ -55,15 +55,14 @@ int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_pat
 
 /* Choose the base, create the workspace with exactly spec->mode, open it, take its liveness lock and verify
  * (fstat on the fd) that it is a directory owned by us with that mode (-EBADE if not). Retries on a name
- * clash. On failure
- * ws is left empty and *failed_path names the directory the error is about. */
+ * clash. On failure nothing is left on disk and *failed_path names the directory the error is about; it may
+ * point into ws->base, which stays allocated until workspace_release(). */
 int workspace_create(const struct workspace_spec *spec, struct workspace *ws, const char **failed_path);
 
 /* Remove the directory name in basefd, already open at fd (and locked by the caller when that matters):
  * everything below fd, then name itself, but only if name still is the inode open at fd. A directory that is
  * already gone is not an error. Counts and failures go to r (see rmtree_contents). 0 or -errno. */
-int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts *opts,
-                 struct rmtree_result *r);
+int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts *opts, struct rmtree_result *r);
 
 /* ws_remove_at() for the workspace. */
 int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struct rmtree_result *r);

@@ -33,8 +33,8 @@ END_TEST
 
 START_TEST(duration_rejects)
 {
-    static const char *const bad[] = {"", "-1", " 5", "5 ", "inf", "nan", "0x10", "1e3", "5w", "5mm",
-                                      "1..2", ".", "m", "+3"};
+    static const char *const bad[] = {"",    "-1", " 5",  "5 ",   "inf", "nan", "0x10",
+                                      "1e3", "5w", "5mm", "1..2", ".",   "m",   "+3"};
     double s = 42;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -135,8 +135,8 @@ END_TEST
 
 START_TEST(opts_defaults_and_values)
 {
-    const char *const argv[] = {"tmprun", "--dir=/x", "--prefix=p", "--suffix=s", "--mode=0750", "--export=A",
-                    "--export", "B", "--grace=0", "--", "true", NULL};
+    const char *const argv[] = {"tmprun",   "--dir=/x", "--prefix=p", "--suffix=s", "--mode=0750", "--export=A",
+                                "--export", "B",        "--grace=0",  "--",         "true",        NULL};
     struct tmprun_opts o;
 
     ck_assert_int_eq(parse(&o, argv), OPTS_RUN);

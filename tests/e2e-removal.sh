@@ -110,6 +110,59 @@ else
     not_ok "symlink race" "python3 is needed for the racer"
 fi
 
+# --- mounts appearing while --gc removes the tree: never entered, whatever the timing ---
+# A mounter puts tmpfs mounts with a canary file on directories of the tree as fast as it can while --gc
+# runs. Whether a mount lands before, during or after tmprun reaches its directory varies; in every case the
+# canary must survive (tmprun checks each directory it opened, never a path it looked up earlier).
+if is_root && [ -n "$python" ]; then
+    lost=0
+    landed=0
+    round=0
+    while [ "$round" -lt 10 ]; do
+        tree=$(gc_tree $((100 + round)))
+        "$python" -c '
+import os, sys
+t = sys.argv[1]
+for i in range(10):
+    for j in range(10):
+        os.makedirs(os.path.join(t, "d%d" % i, "e%d" % j))
+        for k in range(200):
+            open(os.path.join(t, "d%d" % i, "e%d" % j, "f%d" % k), "w").close()
+' "$tree"
+        : >"$SCRATCH/mounted"
+        (
+            i=9
+            while [ "$i" -ge 0 ]; do
+                j=0
+                while [ "$j" -lt 10 ]; do
+                    m=$tree/d$i/e$j
+                    if mount -t tmpfs -o size=64k tmpfs "$m" 2>/dev/null; then
+                        echo canary >"$m/canary"
+                        echo "$m" >>"$SCRATCH/mounted"
+                    fi
+                    j=$((j + 1))
+                done
+                i=$((i - 1))
+            done
+        ) &
+        mounter=$!
+        "$TMPRUN" --gc --older-than=0 --dir="$base" >/dev/null 2>"$SCRATCH/gc.err" || true
+        wait "$mounter"
+        while read -r m; do
+            landed=$((landed + 1))
+            [ "$(cat "$m/canary" 2>/dev/null)" = canary ] || lost=$((lost + 1))
+            umount "$m"
+        done <"$SCRATCH/mounted"
+        "$TMPRUN" --gc --older-than=0 --dir="$base" >/dev/null 2>&1
+        round=$((round + 1))
+    done
+    diag "$landed mounts landed in the trees during 10 removals"
+    assert_eq "$lost" 0 "mounts appearing mid-removal: no canary was lost"
+    assert_eq "$(ls -A "$base")" "" "mounts appearing mid-removal: the trees are gone once unmounted"
+else
+    not_ok "mounts appearing mid-removal" "needs root and python3"
+fi
+
 # --- files that cannot be deleted: reported once each, 10 lines at most, the rest removed ---
 # chattr +i needs root and a filesystem with inode flags (ext4, xfs, btrfs; /var/tmp here, tmpfs too on
 # Linux 6.0+); the test makes its own ext4 when it can, so it never depends on where /tmp lives.

@@ -23,13 +23,13 @@
 
 #define MAX_ARGS 32
 
-#define CHECK(cond)                                                                                    \
-    do {                                                                                               \
-        if (!(cond)) {                                                                                 \
-            (void)fprintf(real_stderr, "fuzz_parse: invariant violated at %s:%d: %s\n", __FILE__,       \
-                          __LINE__, #cond);                                                            \
-            abort();                                                                                   \
-        }                                                                                              \
+#define CHECK(cond)                                                                                            \
+    do {                                                                                                       \
+        if (!(cond)) {                                                                                         \
+            (void)fprintf(real_stderr, "fuzz_parse: invariant violated at %s:%d: %s\n", __FILE__, __LINE__,    \
+                          #cond);                                                                              \
+            abort();                                                                                           \
+        }                                                                                                      \
     } while (0)
 
 static FILE *real_stderr;
@@ -249,8 +249,8 @@ static void check_opts(int argc, char **argv, int ret, const struct tmprun_opts 
         CHECK(o->user[0] != '\0' && o->user[0] != ':');
     if (o->gc) {
         CHECK(o->argv == NULL);
-        CHECK(!o->cd && !o->keep && !o->keep_on_failure && !o->ignore_cleanup_errors && !o->tmpfs
-              && !o->private_tmp && !o->user && !o->drop_caps && !o->no_new_privs && o->nexports == 0);
+        CHECK(!o->cd && !o->keep && !o->keep_on_failure && !o->ignore_cleanup_errors && !o->tmpfs &&
+              !o->private_tmp && !o->user && !o->drop_caps && !o->no_new_privs && o->nexports == 0);
     } else {
         CHECK(o->argv != NULL);
         CHECK(is_arg(argv, argc, o->argv));
@@ -265,13 +265,13 @@ static void check_opts(int argc, char **argv, int ret, const struct tmprun_opts 
 
 static bool same_opts(const struct tmprun_opts *a, const struct tmprun_opts *b)
 {
-    if (a->dir != b->dir || a->prefix != b->prefix || a->suffix != b->suffix || a->mode != b->mode
-        || a->nexports != b->nexports || a->cd != b->cd || a->keep != b->keep
-        || a->keep_on_failure != b->keep_on_failure || a->ignore_cleanup_errors != b->ignore_cleanup_errors
-        || a->grace != b->grace || a->gc != b->gc || a->older_than != b->older_than || a->dry_run != b->dry_run
-        || a->tmpfs != b->tmpfs || strcmp(a->tmpfs_size, b->tmpfs_size) != 0 || a->private_tmp != b->private_tmp
-        || a->user != b->user || a->drop_caps != b->drop_caps || a->no_new_privs != b->no_new_privs
-        || a->verbose != b->verbose || a->argv != b->argv)
+    if (a->dir != b->dir || a->prefix != b->prefix || a->suffix != b->suffix || a->mode != b->mode ||
+        a->nexports != b->nexports || a->cd != b->cd || a->keep != b->keep ||
+        a->keep_on_failure != b->keep_on_failure || a->ignore_cleanup_errors != b->ignore_cleanup_errors ||
+        a->grace != b->grace || a->gc != b->gc || a->older_than != b->older_than || a->dry_run != b->dry_run ||
+        a->tmpfs != b->tmpfs || strcmp(a->tmpfs_size, b->tmpfs_size) != 0 || a->private_tmp != b->private_tmp ||
+        a->user != b->user || a->drop_caps != b->drop_caps || a->no_new_privs != b->no_new_privs ||
+        a->verbose != b->verbose || a->argv != b->argv)
         return false;
     for (size_t i = 0; i < a->nexports; i++)
         if (a->exports[i] != b->exports[i])

@@ -1,0 +1,106 @@
+#!/bin/sh
+# System calls failing under tmprun (tests/inject: a seccomp filter): the fallbacks for kernels and sandboxes
+# shellcheck disable=SC2016 # the sh -c scripts expand their own variables
+# without pidfds or the new mount API, and for every failure one clear message, the documented status and no
+# workspace left behind unsaid.
+# shellcheck source=tests/lib.sh
+. "${TESTS_SRCDIR:-$(dirname "$0")}/lib.sh"
+
+inject=${TESTS_BUILDDIR:-$(dirname "$0")}/inject
+base=$SCRATCH/base
+mkdir "$base"
+
+# faulty LABEL STATUS MESSAGE FAULT... -- TMPRUN-ARGS...: tmprun with FAULTs exits STATUS, prints exactly one
+# line on stderr containing MESSAGE, and leaves the base directory empty.
+faulty() {
+    _label=$1 _want=$2 _msg=$3
+    shift 3
+    _faults=
+    while [ "$1" != -- ]; do
+        _faults="$_faults $1"
+        shift
+    done
+    shift
+    # shellcheck disable=SC2086 # the faults are words
+    assert_status "$_want" "$_label: exits $_want" "$inject" $_faults -- "$TMPRUN" --dir="$base" "$@"
+    assert_eq "$(grep -c . "$ERR")" 1 "$_label: one line on stderr"
+    assert_contains "$ERR" "$_msg" "$_label: it says what failed"
+    assert_eq "$(ls -A "$base")" "" "$_label: nothing is left in the base directory"
+}
+
+if ! is_root; then
+    skip "fault injection" "needs root (the --user and namespace cases)"
+    done_testing
+    exit 0
+fi
+
+# --- fallbacks: the job gets done all the same ---
+assert_status 0 "no pidfd_open: leftovers are still stopped" \
+    "$inject" ENOSYS:pidfd_open -- "$TMPRUN" -v --dir="$base" sh -c 'sleep 1000 & echo $! >"$1"' sh "$SCRATCH/pid"
+assert_contains "$ERR" "stopped 1 leftover process" "no pidfd_open: -v counts the leftover"
+assert_eq "$(proc_state "$(cat "$SCRATCH/pid")")" "" "no pidfd_open: the leftover is gone, reaped"
+assert_eq "$(ls -A "$base")" "" "no pidfd_open: the workspace is gone"
+
+echo host >"$SCRATCH/marker"
+assert_status 0 "no new mount API: --tmpfs --private-tmp work through mount(2)" \
+    "$inject" ENOSYS:fsopen ENOSYS:open_tree -- "$TMPRUN" --tmpfs=1M --private-tmp --cd --dir="$base" \
+    sh -c 'stat -f -c %T .; stat -f -c %T /tmp; stat -c %a .; echo inside >/tmp/probe; cat /tmp/probe'
+assert_eq "$(tr '\n' ' ' <"$OUT")" "tmpfs tmpfs 700 inside " "no new mount API: a 0700 tmpfs, also over /tmp"
+assert_absent /tmp/probe "no new mount API: /tmp/probe stayed in COMMAND's /tmp"
+assert_eq "$(ls -A "$base")" "" "no new mount API: the workspace is gone"
+assert_status 1 "no new mount API: the size limit holds" \
+    "$inject" ENOSYS:fsopen -- "$TMPRUN" --tmpfs=64k --cd --dir="$base" sh -c 'head -c 200000 /dev/zero >big'
+assert_contains "$ERR" "No space left" "no new mount API: writing past SIZE gives ENOSPC"
+
+# --- failures before anything exists ---
+faulty "no signalfd" 125 "cannot set up signal handling" EIO:signalfd4 -- true
+faulty "no randomness" 125 "cannot create a workspace in $base: Input/output error" EIO:getrandom -- true
+faulty "read-only base" 125 "Read-only file system" EROFS:mkdirat -- true
+faulty "no unshare" 125 "unshare(2) failed: Operation not permitted" EPERM:unshare -- --tmpfs true
+
+# --- failures once the workspace exists: it is taken back ---
+faulty "no flock" 125 "Input/output error" EIO:flock -- true
+faulty "no fchmod" 125 "Input/output error" EIO:fchmod -- true
+faulty "no pipe" 125 "cannot start true" EIO:pipe2 -- true
+faulty "no fork" 125 "cannot start true" EAGAIN:clone -- true
+faulty "--user, setresgid denied" 125 "setresgid: Operation not permitted" EPERM:setresgid -- --user=nobody true
+faulty "--user, setgroups denied" 125 "setgroups: Operation not permitted" EPERM:setgroups -- --user=nobody true
+faulty "--user, setresuid denied" 125 "setresuid: Operation not permitted" EPERM:setresuid -- --user=nobody true
+faulty "--tmpfs, mount denied" 125 "cannot make the mount namespace private" EPERM:mount -- --tmpfs true
+
+# --- failures while removing: reported, status 125 after a 0, the workspace named ---
+assert_status 125 "getdents64 fails: cleanup failure after status 0 gives 125" \
+    "$inject" EIO:getdents64 -- "$TMPRUN" --dir="$base" true
+ws=$(find "$base" -mindepth 1 -maxdepth 1)
+assert_match "$ERR" "cannot remove $ws: Input/output error" "getdents64 fails: the workspace and the error are named"
+assert_exists "$ws" "getdents64 fails: the workspace is left, and said so"
+rmdir "$ws"
+assert_status 3 "getdents64 fails: COMMAND's non-zero status is passed on unchanged" \
+    "$inject" EIO:getdents64 -- "$TMPRUN" --dir="$base" sh -c 'exit 3'
+rmdir "$base"/*
+assert_status 0 "getdents64 fails, --ignore-cleanup-errors: status 0" \
+    "$inject" EIO:getdents64 -- "$TMPRUN" --ignore-cleanup-errors --dir="$base" true
+assert_eq "$(cat "$ERR")" "" "getdents64 fails, --ignore-cleanup-errors: nothing reported"
+rmdir "$base"/*
+
+assert_status 125 "unlinkat fails: 125" \
+    "$inject" EPERM:unlinkat -- "$TMPRUN" --dir="$base" sh -c ': >"$TMPDIR/a"; mkdir "$TMPDIR/d"'
+assert_eq "$(grep -c 'Operation not permitted' "$ERR")" 2 "unlinkat fails: each entry reported once"
+assert_contains "$ERR" "/a: Operation not permitted" "unlinkat fails: the file is named"
+assert_contains "$ERR" "/d: Operation not permitted" "unlinkat fails: the directory is named"
+rm -rf "${base:?}"/*
+
+assert_status 125 "statx fails: 125" "$inject" EIO:statx -- "$TMPRUN" --dir="$base" true
+assert_contains "$ERR" "Input/output error" "statx fails: reported"
+rmdir "$base"/*
+
+# --- --gc meeting failures: exit 1 with a message, the others still handled ---
+mkdir "$base/tmprun.AAAAAAAAAA" "$base/tmprun.BBBBBBBBBB"
+assert_status 1 "--gc, flock fails: exit 1" "$inject" EIO:flock -- "$TMPRUN" --gc --older-than=0 --dir="$base"
+assert_eq "$(grep -c 'cannot examine' "$ERR")" 2 "--gc, flock fails: each workspace reported"
+assert_status 1 "--gc, base unreadable: exit 1" "$inject" EIO:getdents64 -- "$TMPRUN" --gc --dir="$base"
+assert_contains "$ERR" "cannot read $base" "--gc, base unreadable: says so"
+assert_status 0 "--gc without faults removes both" "$TMPRUN" --gc --older-than=0 --dir="$base"
+assert_eq "$(ls -A "$base")" "" "--gc without faults: nothing left"
+
+done_testing

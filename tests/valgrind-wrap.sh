@@ -1,0 +1,17 @@
+#!/bin/sh
+# tmprun under valgrind, for make check-valgrind: installed as "tmprun" next to the real binary
+# (tmprun.real). A memory error or a definite leak in tmprun makes it exit 99, which every status assertion
+# of the end-to-end suite catches. Children (COMMAND) run natively.
+real=$(dirname "$0")/tmprun.real
+# Three kinds of run go natively, because valgrind itself cannot do them: a deliberately unusable TMPDIR
+# (valgrind keeps its own temporary files there), a tiny fd limit (valgrind reserves fds of its own; the
+# 16-fd removal test), and a terminal on stdin (valgrind does not stop on SIGTSTP, so job control breaks).
+if [ -n "${TMPDIR:-}" ] && { [ ! -d "$TMPDIR" ] || [ ! -w "$TMPDIR" ] || [ ! -x "$TMPDIR" ]; }; then
+    exec "$real" "$@"
+fi
+# shellcheck disable=SC3045 # dash, bash and busybox sh all have ulimit -n
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 256 ] || [ -t 0 ]; then
+    exec "$real" "$@"
+fi
+exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    --show-leak-kinds=definite --child-silent-after-fork=yes --trace-children=no "$real" "$@"
