@@ -220,20 +220,21 @@ d=$1
 printf '%s\n' "$TMPDIR" >"$d/ws"
 echo "$PPID" >"$d/tmprun-pid"
 echo "$$" >"$d/child-pid"
-: >"$d/ready"
-i=0
-while [ "$i" -lt 400 ]; do
-    : >"$d/alive"
-    sleep 0.05
-    i=$((i + 1))
-done
-exit 99
+# No fork once ready: a Ctrl-Z landing while dash waits in vfork() for a child that has not exec'd yet
+# stops the child and leaves dash waiting, not stopped, until SIGCONT (a dash/kernel matter, not tmprun's).
+exec "$2" -c '
+import sys, time
+open(sys.argv[1] + "/ready", "w").close()
+for _ in range(400):
+    open(sys.argv[1] + "/alive", "w").close()
+    time.sleep(0.05)
+sys.exit(99)' "$d"
 EOF
     echo "PS1='PROMPT> '" >"$d/bashrc"
     # The typed lines: paths under $SCRATCH (mktemp's) need no quoting; $TMPRUN might.
     q=$(printf '%s' "$TMPRUN" | sed "s/'/'\\\\''/g")
     "$python" "$ptyrun" --output "$d/out" 'expect:PROMPT> ' \
-        "send:'$q' --dir=$base sh $SCRATCH/fjob.sh $d\\n" "file:$d/ready" 'send:\x1a' \
+        "send:'$q' --dir=$base sh $SCRATCH/fjob.sh $d $python\\n" "file:$d/ready" 'send:\x1a' \
         'expect:Stopped' 'expect:PROMPT> ' "file:$d/checked" 'send:fg\n' "file:$d/alive" 'send:\x03' \
         'expect:PROMPT> ' "send:echo \$? >$d/status; exit\\n" -- \
         bash --rcfile "$d/bashrc" --noprofile --noediting -i >"$d/pty-stdout" 2>"$d/pty-stderr" &
