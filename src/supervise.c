@@ -76,8 +76,8 @@ _Noreturn static void child_fail(int pipefd, int stage, int err, const char *wha
 
     if (what)
         warn_errno(err, "%s", what);
-    coverage_dump();
     (void)!write(pipefd, &m, sizeof(m));
+    coverage_dump();
     _exit(127);
 }
 
@@ -472,11 +472,11 @@ _Noreturn void die_of_signal(int sig)
     sigset_t set;
 
     (void)fflush(NULL);
-    coverage_dump();
     (void)setrlimit(RLIMIT_CORE, &nocore);
     (void)signal(sig, SIG_DFL);
     sigemptyset(&set);
     sigaddset(&set, sig);
+    coverage_dump();
     (void)sigprocmask(SIG_UNBLOCK, &set, NULL);
     (void)raise(sig);
     /* Not fatal by default (SIGCHLD, SIGWINCH, ...): report it the way a shell would. */
