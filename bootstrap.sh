@@ -111,7 +111,8 @@ sanitizers() {
 coverage() {
     # The tests run tmprun as nobody too, and its counters are written beside the objects: the coverage
     # tree must be where nobody can reach it, whatever the checkout's parents allow (/root is 0700).
-    cov=/tmp/tmprun-coverage
+    # Not under /tmp or /var/tmp either: --private-tmp hides those from COMMAND, whose counters go there.
+    cov=/var/lib/tmprun-coverage
     configured "$cov" --enable-coverage &&
         chmod 0755 "$cov" &&
         make_check "$cov" coverage &&
