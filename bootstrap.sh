@@ -66,7 +66,7 @@ summary() {
     pass=$(sed -n 's/^# PASS: *//p' "$log")
     fail=$(sed -n 's/^# FAIL: *//p' "$log")
     err=$(sed -n 's/^# ERROR: *//p' "$log")
-    echo "make check: ${pass:-0} passed, $((${fail:-0} + ${err:-0})) failed"
+    echo "tests: ${pass:-0} passed, $((${fail:-0} + ${err:-0})) failed"
 }
 gate() { # gate ID NAME CMD...: run one gate, timed; GATES="ID..." runs only those (default: all)
     id=$1 name=$2
