@@ -211,7 +211,7 @@ int main(int argc, char **argv)
             .cwd_fd = o.cd && !ctx.use_ns ? ws.fd : -1,
             .inherit_fd = ws.fd,
             .grace = o.grace,
-            .setup = child_setup,
+            .setup = ctx.use_ns || o.user || o.drop_caps || o.no_new_privs ? child_setup : NULL,
             .started = child_started,
             .setup_arg = &ctx,
         };

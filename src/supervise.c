@@ -65,17 +65,23 @@ int supervise_init(struct sigstate *s)
 struct errmsg {
     int stage;
     int err;
+    int step; /* index in child_steps, or -1 when the setup callback already printed why */
 };
 
-/* In the child, between fork and exec: report a failure through the pipe and leave. A set-up failure is
- * described here (what, unless the setup callback already said it); an exec failure by the parent, which
- * knows the command's name and picks 126 or 127. */
-_Noreturn static void child_fail(int pipefd, int stage, int err, const char *what)
-{
-    struct errmsg m = {stage, err};
+/* What the child was doing when it failed; the parent prints it (the child may share tmprun's memory, after
+ * vfork(), and must not touch stdio). */
+static const char *const child_steps[] = {
+    "cannot restore the signal mask",
+    "cannot change into the workspace",
+    "cannot pass the workspace lock",
+};
+enum { STEP_PRINTED = -1, STEP_MASK, STEP_CHDIR, STEP_LOCK };
 
-    if (what)
-        warn_errno(err, "%s", what);
+/* In the child, between fork and exec: report a failure through the pipe and leave. */
+_Noreturn static void child_fail(int pipefd, int stage, int err, int step)
+{
+    struct errmsg m = {stage, err, step};
+
     (void)!write(pipefd, &m, sizeof(m));
     coverage_dump();
     _exit(127);
@@ -86,21 +92,19 @@ _Noreturn static void child_exec(const struct child_spec *spec, const struct sig
     if (s->chld_ignored)
         (void)signal(SIGCHLD, SIG_IGN);
     if (sigprocmask(SIG_SETMASK, &s->orig_mask, NULL) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno, "cannot restore the signal mask");
-    if (prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno, "cannot clear the subreaper flag");
+        child_fail(pipefd, STAGE_SETUP, errno, STEP_MASK);
     if (spec->cwd_fd >= 0 && fchdir(spec->cwd_fd) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno, "cannot change into the workspace");
+        child_fail(pipefd, STAGE_SETUP, errno, STEP_CHDIR);
     if (spec->setup) {
         int ret = spec->setup(spec->setup_arg);
         if (ret < 0)
-            child_fail(pipefd, STAGE_SETUP, -ret, NULL);
+            child_fail(pipefd, STAGE_SETUP, -ret, STEP_PRINTED);
     }
     if (spec->inherit_fd >= 0 && fcntl(spec->inherit_fd, F_SETFD, 0) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno, "cannot pass the workspace lock");
+        child_fail(pipefd, STAGE_SETUP, errno, STEP_LOCK);
     coverage_dump();
     execvp(spec->argv[0], spec->argv);
-    child_fail(pipefd, STAGE_EXEC, errno, NULL);
+    child_fail(pipefd, STAGE_EXEC, errno, STEP_PRINTED);
 }
 
 /* Is pid a descendant of ours (the sender being COMMAND or one of its children)? Walks the parent chain in
@@ -425,7 +429,12 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
         return neg_errno();
     /* Flush before forking so buffered output is not written twice. */
     (void)fflush(NULL);
-    child = fork();
+    /* Without a setup step the child only restores its signal mask, changes directory and execs: vfork()
+     * spares copying tmprun's page tables, the largest part of what tmprun adds to a bare fork-exec. The
+     * setup steps (namespaces, privileges) allocate and change process-wide state: they get a real fork. The
+     * vfork()ed child makes only system calls (no stdio, no allocation) before execvp() or _exit(). */
+    /* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork,clang-analyzer-unix.Vfork) */
+    child = spec->setup || COVERAGE_BUILD ? fork() : vfork();
     if (child < 0) {
         int err = neg_errno();
         (void)close(pipefd[0]);
@@ -433,7 +442,6 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
         return err;
     }
     if (child == 0) {
-        (void)close(pipefd[0]);
         child_exec(spec, s, pipefd[1]);
     }
     (void)close(pipefd[1]);
@@ -447,6 +455,8 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
     if (n == (ssize_t)sizeof(m)) {
         res->stage = m.stage;
         res->err = m.err;
+        if (m.stage == STAGE_SETUP && m.step >= 0 && (size_t)m.step < ARRAY_SIZE(child_steps))
+            warn_errno(m.err, "%s", child_steps[m.step]);
     }
 
     while (!done) {

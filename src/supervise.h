@@ -34,7 +34,7 @@ struct child_spec {
     int inherit_fd; /* fd handed to COMMAND (its FD_CLOEXEC cleared), or -1 */
     double grace;   /* seconds between SIGTERM and SIGKILL for leftovers; 0: SIGKILL at once */
     /* Runs in the child before exec (after the fchdir); returns 0 or -errno after printing what failed. */
-    int (*setup)(void *arg);
+    int (*setup)(void *arg); /* NULL when there is nothing to set up: the child is then vfork()ed */
     /* Runs in tmprun right after the fork (dropping what tmprun no longer needs). */
     void (*started)(void *arg);
     void *setup_arg; /* for both */

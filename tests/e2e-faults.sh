@@ -66,7 +66,7 @@ faulty "no pipe" 125 "cannot start true" EIO:pipe2 -- true
 asan_saved=${ASAN_OPTIONS-}
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 export ASAN_OPTIONS
-faulty "no fork" 125 "cannot start true" EAGAIN:clone -- true
+faulty "no fork" 125 "cannot start true" EAGAIN:clone EAGAIN:vfork -- true
 ASAN_OPTIONS=$asan_saved
 faulty "--user, setresgid denied" 125 "setresgid: Operation not permitted" EPERM:setresgid -- --user=nobody true
 faulty "--user, setgroups denied" 125 "setgroups: Operation not permitted" EPERM:setgroups -- --user=nobody true

@@ -24,20 +24,18 @@ struct named {
 };
 
 static const struct named syscalls[] = {
-    {"clone", SYS_clone},       {"fchmod", SYS_fchmod},
-    {"flock", SYS_flock},       {"fsopen", SYS_fsopen},
-    {"getdents64", SYS_getdents64}, {"getrandom", SYS_getrandom},
-    {"mkdirat", SYS_mkdirat},   {"mount", SYS_mount},
-    {"open_tree", SYS_open_tree}, {"pidfd_open", SYS_pidfd_open},
-    {"pipe2", SYS_pipe2},       {"setgroups", SYS_setgroups},
-    {"setresgid", SYS_setresgid}, {"setresuid", SYS_setresuid},
-    {"signalfd4", SYS_signalfd4}, {"statx", SYS_statx},
-    {"unlinkat", SYS_unlinkat}, {"unshare", SYS_unshare},
+    {"clone", SYS_clone},           {"fchmod", SYS_fchmod},         {"flock", SYS_flock},
+    {"fsopen", SYS_fsopen},         {"getdents64", SYS_getdents64}, {"getrandom", SYS_getrandom},
+    {"mkdirat", SYS_mkdirat},       {"mount", SYS_mount},           {"open_tree", SYS_open_tree},
+    {"pidfd_open", SYS_pidfd_open}, {"pipe2", SYS_pipe2},           {"setgroups", SYS_setgroups},
+    {"setresgid", SYS_setresgid},   {"setresuid", SYS_setresuid},   {"signalfd4", SYS_signalfd4},
+    {"statx", SYS_statx},           {"unlinkat", SYS_unlinkat},     {"unshare", SYS_unshare},
+    {"vfork", SYS_vfork},
 };
 
 static const struct named errnos[] = {
-    {"EACCES", EACCES}, {"EAGAIN", EAGAIN}, {"EIO", EIO},       {"ENOMEM", ENOMEM},
-    {"ENOSPC", ENOSPC}, {"ENOSYS", ENOSYS}, {"EPERM", EPERM},   {"EROFS", EROFS},
+    {"EACCES", EACCES}, {"EAGAIN", EAGAIN}, {"EIO", EIO},     {"ENOMEM", ENOMEM},
+    {"ENOSPC", ENOSPC}, {"ENOSYS", ENOSYS}, {"EPERM", EPERM}, {"EROFS", EROFS},
 };
 
 static int lookup(const struct named *table, size_t n, const char *name)
