@@ -286,6 +286,8 @@ static int flush_victims(struct walk *w, struct frame *f)
 {
     int ret = 0;
 
+    if (w->nvictims == 0)
+        return 0; /* and qsort() must not see the NULL of a batch never allocated */
     qsort(w->victims, w->nvictims, sizeof(*w->victims), by_inode);
     for (size_t i = 0; i < w->nvictims && ret == 0; i++) {
         const char *name = w->vnames + w->victims[i].off;
