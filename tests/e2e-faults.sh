@@ -73,6 +73,15 @@ faulty "--user, setgroups denied" 125 "setgroups: Operation not permitted" EPERM
 faulty "--user, setresuid denied" 125 "setresuid: Operation not permitted" EPERM:setresuid -- --user=nobody true
 faulty "--tmpfs, mount denied" 125 "cannot make the mount namespace private" EPERM:mount -- --tmpfs true
 
+# --- a child-side failure without injection: --cd into a 0000 workspace, as a user without root's powers ---
+setup_user
+ubase=$UDIR/base
+as_user mkdir "$ubase"
+assert_status 125 "--mode=0000 --cd as nobody: 125" as_user "$USER_TMPRUN" --mode=0000 --cd --dir="$ubase" true
+assert_eq "$(grep -c . "$ERR")" 1 "--mode=0000 --cd as nobody: one line on stderr"
+assert_contains "$ERR" "cannot change into the workspace: Permission denied" "--mode=0000 --cd as nobody: says why"
+assert_eq "$(ls -A "$ubase")" "" "--mode=0000 --cd as nobody: the workspace was taken back"
+
 # --- failures while removing: reported, status 125 after a 0, the workspace named ---
 assert_status 125 "getdents64 fails: cleanup failure after status 0 gives 125" \
     "$inject" EIO:getdents64 -- "$TMPRUN" --dir="$base" true
