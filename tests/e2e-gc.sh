@@ -225,10 +225,5 @@ assert_status 125 "--gc in a missing directory: 125" "$TMPRUN" --gc --dir="$SCRA
 assert_contains "$ERR" "$SCRATCH/missing" "--gc in a missing directory: stderr names it"
 
 # --- Nothing of this test is left running (zombies waiting for init aside), and no workspace is left.
-left=$(grep -lsz "^TMPDIR=$base/" /proc/[0-9]*/environ | sed 's|^/proc/||; s|/environ$||')
-assert_eq "$left" "" "no process started by this test is left"
-for p in $left; do
-    kill -KILL "$p" 2>/dev/null
-done
-assert_eq "$(ls -A "$base")" "" "no workspace is left in the base directory"
+assert_nothing_left "$base"
 done_testing

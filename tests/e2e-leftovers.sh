@@ -23,11 +23,6 @@ assert_gone() {
     fi
 }
 
-# The pids of the processes, zombies aside, whose TMPDIR is a workspace in $base: the test's leftovers.
-procs_in_base() {
-    grep -lsz "^TMPDIR=$base/" /proc/[0-9]*/environ | sed 's|^/proc/||; s|/environ$||'
-}
-
 # Milliseconds since the epoch.
 now_ms() {
     echo $(($(date +%s%N) / 1000000))
@@ -219,10 +214,5 @@ assert_gone "$(cat "$d/slow.pid")" "slow leftover: reaped"
 assert_absent "$(cat "$d/ws")" "slow leftover: after it, the workspace is gone"
 
 # --- Nothing of this test is left running, and no workspace is left.
-left=$(procs_in_base)
-assert_eq "$left" "" "no process started by this test is left"
-for p in $left; do
-    kill -KILL "$p" 2>/dev/null
-done
-assert_eq "$(ls -A "$base")" "" "no workspace is left in the base directory"
+assert_nothing_left "$base"
 done_testing

@@ -321,10 +321,5 @@ else
 fi
 
 # Nothing of this test is left running (the processes whose TMPDIR is a workspace in $base), nor a workspace.
-left=$(grep -lsz "^TMPDIR=$base/" /proc/[0-9]*/environ | sed 's|^/proc/||; s|/environ$||')
-assert_eq "$left" "" "no process started by this test is left"
-for p in $left; do
-    kill -KILL "$p" 2>/dev/null
-done
-assert_eq "$(ls -A "$base")" "" "no workspace is left in the base directory"
+assert_nothing_left "$base"
 done_testing

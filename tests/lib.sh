@@ -255,3 +255,14 @@ has_exited() {
 is_alive() {
     ! has_exited "$1"
 }
+
+# assert_nothing_left BASE: no process whose TMPDIR is a workspace in BASE is still running (any found is
+# killed after the assertion), and BASE is empty. The closing check of the lifetime tests.
+assert_nothing_left() {
+    _left=$(grep -lsz "^TMPDIR=$1/" /proc/[0-9]*/environ | sed 's|^/proc/||; s|/environ$||')
+    assert_eq "$_left" "" "no process started by this test is left"
+    for _p in $_left; do
+        kill -KILL "$_p" 2>/dev/null
+    done
+    assert_eq "$(ls -A "$1")" "" "no workspace is left in the base directory"
+}
