@@ -4,7 +4,6 @@
 
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdstat.h"
 #include "log.h"
 #include "util.h"
 
@@ -213,21 +213,20 @@ static void note_open(struct walk *w)
  * mode denies us: 0555 and 0000 trees (Go's module cache, chmod -R a-w) are normal in a workspace. */
 static int vet_dir(struct walk *w, int fd, struct frame *f)
 {
-    struct statx stx;
+    struct fdstat fs;
+    int ret = fdstat_get(fd, &fs);
 
-    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
-              STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_MNT_ID, &stx) < 0)
-        return neg_errno();
-    if (!S_ISDIR(stx.stx_mode))
+    if (ret < 0)
+        return ret;
+    if (!S_ISDIR(fs.st.st_mode))
         return -ENOTDIR;
     /* A different mount id catches bind mounts of the same filesystem, which share st_dev. */
-    if (makedev(stx.stx_dev_major, stx.stx_dev_minor) != w->sh->dev ||
-        ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != w->sh->mnt_id))
+    if (fs.st.st_dev != w->sh->dev || fs.mnt_id != w->sh->mnt_id)
         return -EXDEV;
-    f->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-    f->ino = stx.stx_ino;
-    if (stx.stx_uid == w->sh->euid && (stx.stx_mode & 0700) != 0700)
-        return fchmod_any(fd, (stx.stx_mode & 07777) | 0700);
+    f->dev = fs.st.st_dev;
+    f->ino = fs.st.st_ino;
+    if (fs.st.st_uid == w->sh->euid && (fs.st.st_mode & 0700) != 0700)
+        return fchmod_any(fd, (fs.st.st_mode & 07777) | 0700);
     return 0;
 }
 
@@ -730,19 +729,18 @@ int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_res
     struct shared sh = {
         .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
     struct walk *w;
-    struct statx stx;
-    int ret;
+    struct fdstat top;
+    int ret = fdstat_get(dirfd, &top);
 
-    if (statx(dirfd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_MNT_ID, &stx) <
-        0)
-        return neg_errno();
-    if (!S_ISDIR(stx.stx_mode))
+    if (ret < 0)
+        return ret;
+    if (!S_ISDIR(top.st.st_mode))
         return -ENOTDIR;
     sh.r = r;
     sh.opts = opts ? opts : &defaults;
     sh.euid = geteuid();
-    sh.dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-    sh.mnt_id = stx.stx_mnt_id;
+    sh.dev = top.st.st_dev;
+    sh.mnt_id = top.mnt_id;
     sh.open_fds = 1;
     sh.nthreads = thread_count(sh.opts);
     if (r->max_fds < 1)
