@@ -4,6 +4,8 @@
 
 #include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,21 @@ enum {
     EXIT_NOT_FOUND = 127,
 };
 
+/* A caller that closed stdin, stdout or stderr would otherwise see the first files tmprun opens land on
+ * those numbers: the workspace descriptor would become COMMAND's stderr, and "exec 2>/dev/null" in COMMAND
+ * would close it. Open /dev/null on each closed one first, as coreutils and sudo do. */
+static void open_standard_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        int nfd;
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (nfd != fd)
+            exit(EXIT_TMPRUN); /* no /dev/null, or not the lowest free number: nowhere to say why */
+    }
+}
+
 static int run_gc(const struct tmprun_opts *o)
 {
     struct gc_spec spec = {
@@ -43,11 +60,18 @@ static int run_gc(const struct tmprun_opts *o)
         die(EXIT_TMPRUN, "cannot use %s: %s", failed ? failed : "any temporary directory",
             ws_base_strerror(ret));
     spec.base = base;
+    /* "tmprun --gc -v | head -1": a reader that goes away must not stop the sweep halfway. Writes then fail
+     * with EPIPE, which the exit status reports. */
+    (void)signal(SIGPIPE, SIG_IGN);
     ret = gc_run(&spec, &st);
     info("%s: %lu %s, %lu in use, %lu too recent, %lu failed", base, st.removed,
          o->dry_run ? "would be removed" : "removed", st.busy, st.young, st.failed);
     if (ret < 0 && st.failed == 0)
         warn_errno(ret, "cannot read %s", base);
+    if ((fflush(stdout) != 0 || ferror(stdout)) && ret == 0) {
+        warn_errno(errno, "cannot write the list of removed workspaces");
+        ret = -EIO;
+    }
     (void)close(spec.basefd);
     free(base);
     return ret < 0 ? 1 : 0;
@@ -153,6 +177,7 @@ int main(int argc, char **argv)
     bool failure, kept;
     int ret, status;
 
+    open_standard_fds();
     ret = opts_parse(argc, argv, &o);
     if (ret < 0)
         return EXIT_TMPRUN;

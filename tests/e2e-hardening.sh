@@ -1,0 +1,42 @@
+#!/bin/sh
+# tmprun end to end, tried as a hostile local user or a sloppy caller would: each test here reproduces a way an
+# earlier tmprun broke its promise (never delete outside the workspace, never leave one behind unsaid).
+# shellcheck disable=SC2016 # the sh -c scripts expand their own variables
+: "${TESTS_SRCDIR:=$(dirname "$0")}"
+# shellcheck source=lib.sh
+. "$TESTS_SRCDIR/lib.sh"
+
+base=$SCRATCH/base
+mkdir "$base"
+
+# ---- standard descriptors closed by the caller ----
+# The first descriptors tmprun opens must not land on 0-2: COMMAND would get the workspace as its stdin or
+# stderr, and "exec 2>/dev/null" in COMMAND would close what keeps the workspace alive.
+assert_status 0 "fds 0-2 closed: exits 0" sh -c '"$1" --dir="$2" -- sh -c "readlink /proc/\$\$/fd/0 /proc/\$\$/fd/2 | cat >\"\$1\"" sh "$3" 0<&- 2>&-' \
+    sh "$TMPRUN" "$base" "$SCRATCH/fds"
+assert_eq "$(tr '\n' ' ' <"$SCRATCH/fds")" "/dev/null /dev/null " "fds 0-2 closed: COMMAND's stdin and stderr are /dev/null"
+assert_status 0 "all of fds 0-2 closed: exits 0" sh -c '"$1" --dir="$2" -- sh -c "readlink /proc/\$\$/fd/1 | cat >\"\$1\"" sh "$3" 0<&- 1>&- 2>&-' \
+    sh "$TMPRUN" "$base" "$SCRATCH/fds"
+assert_eq "$(cat "$SCRATCH/fds")" "/dev/null" "all of fds 0-2 closed: COMMAND's stdout is /dev/null"
+assert_eq "$(ls -A "$base")" "" "fds 0-2 closed: no workspace is left"
+
+# ---- --gc whose reader goes away ----
+# A closed stdout (tmprun --gc -v | head -1) must not stop the sweep halfway: every stale workspace goes.
+i=0
+while [ "$i" -lt 300 ]; do
+    mkdir "$base/tmprun.gcpipe$(printf '%04d' "$i")"
+    i=$((i + 1))
+done
+python3 -c '
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)  # the reader is gone before tmprun writes its first line
+st = subprocess.call(sys.argv[1:], stdout=w)
+sys.exit(st if st >= 0 else 128 - st)
+' "$TMPRUN" --gc -v --older-than=0 --dir="$base" 2>"$ERR"
+st=$?
+assert_eq "$st" 1 "--gc with a closed stdout: exits 1 (not killed by SIGPIPE)"
+assert_contains "$ERR" "Broken pipe" "--gc with a closed stdout: says it could not write"
+assert_eq "$(ls -A "$base")" "" "--gc with a closed stdout: every stale workspace was still removed"
+
+done_testing
