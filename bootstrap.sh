@@ -14,9 +14,9 @@ demo | check) ;;
 esac
 
 # Build dependencies, then what the test suite drives: util-linux (unshare, setpriv), procps (ps, pgrep),
-# python3 (a pseudo-terminal for the job-control tests), e2fsprogs (mkfs/chattr), passwd (useradd).
+# python3 (a pseudo-terminal for the job-control tests), e2fsprogs (mkfs/chattr), passwd (useradd), acl (setfacl).
 deps="autoconf automake make gcc libc6-dev pkg-config libcap-dev check"
-[ "$mode" = check ] && deps="$deps util-linux procps python3 e2fsprogs shellcheck valgrind cppcheck clang clang-tidy libclang-rt-14-dev gcovr"
+[ "$mode" = check ] && deps="$deps util-linux procps python3 e2fsprogs acl shellcheck valgrind cppcheck clang clang-tidy libclang-rt-14-dev gcovr"
 missing=
 for p in $deps; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -52,13 +52,13 @@ static int run_gc(const struct tmprun_opts *o)
         .dry_run = o->dry_run,
     };
     struct gc_stats st;
-    char *base;
+    char *base, why[WS_WHY_LEN];
     const char *failed;
-    int ret = ws_choose_base(o->dir, &base, &spec.basefd, &failed);
+    int ret = ws_choose_base(o->dir, &base, &spec.basefd, &failed, why, sizeof(why));
 
     if (ret < 0)
         die(EXIT_TMPRUN, "cannot use %s: %s", failed ? failed : "any temporary directory",
-            ws_base_strerror(ret));
+            ws_base_strerror(ret, why));
     spec.base = base;
     /* "tmprun --gc -v | head -1": a reader that goes away must not stop the sweep halfway. Writes then fail
      * with EPIPE, which the exit status reports. */
@@ -208,7 +208,7 @@ int main(int argc, char **argv)
         ret = workspace_create(&spec, &ws, &failed);
         if (ret < 0)
             die(EXIT_TMPRUN, "cannot create a workspace in %s: %s", failed ? failed : "any temporary directory",
-                ws_base_strerror(ret));
+                ws_base_strerror(ret, ws.why));
     }
     info("created workspace %s (mode %04o)", ws.path, (unsigned)o.mode);
     export_env(&o, ws.path, o.user ? &user : NULL);

@@ -5,9 +5,13 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,12 +104,146 @@ static char *make_absolute(const char *path)
     return abs;
 }
 
-int ws_open_base(const char *path, char **abs, int *fd)
+/* Does group gid have a member other than root and uid? Members are the group's own list and every user whose
+ * primary group it is; a member name that does not resolve counts as another member. The name of one such
+ * member goes to who. */
+static bool group_has_others(gid_t gid, uid_t uid, char *who, size_t len)
+{
+    struct group *gr;
+    struct passwd *pw;
+    bool others = false;
+
+    errno = 0;
+    gr = getgrgid(gid);
+    for (char **m = gr ? gr->gr_mem : NULL; m && *m && !others; m++) {
+        pw = getpwnam(*m);
+        if (!pw || (pw->pw_uid != uid && pw->pw_uid != 0)) {
+            (void)snprintf(who, len, "%s", *m);
+            others = true;
+        }
+    }
+    if (!others) {
+        setpwent();
+        while ((pw = getpwent()))
+            if (pw->pw_gid == gid && pw->pw_uid != uid && pw->pw_uid != 0) {
+                (void)snprintf(who, len, "%s", pw->pw_name);
+                others = true;
+                break;
+            }
+        endpwent();
+    }
+    return others;
+}
+
+static void describe_user(uid_t uid, char *out, size_t len)
+{
+    struct passwd *pw = getpwuid(uid);
+
+    if (pw)
+        (void)snprintf(out, len, "user %s (uid %u)", pw->pw_name, (unsigned)uid);
+    else
+        (void)snprintf(out, len, "uid %u", (unsigned)uid);
+}
+
+static void describe_group(gid_t gid, char *out, size_t len)
+{
+    struct group *gr = getgrgid(gid);
+
+    if (gr)
+        (void)snprintf(out, len, "group %s (gid %u)", gr->gr_name, (unsigned)gid);
+    else
+        (void)snprintf(out, len, "gid %u", (unsigned)gid);
+}
+
+/* A group that can write: refused unless root and uid are its only members. */
+static int check_group_writer(gid_t gid, uid_t uid, const char *how, char *why, size_t len)
+{
+    char who[64], grp[96];
+
+    if (!group_has_others(gid, uid, who, sizeof(who)))
+        return 0;
+    describe_group(gid, grp, sizeof(grp));
+    (void)snprintf(why, len, "%s lets %s write, and %s is in it; not sticky (another user could replace the workspace)",
+                   how, grp, who);
+    return -EPERM;
+}
+
+/* POSIX ACL entries, as the kernel stores them in the system.posix_acl_access extended attribute
+ * (include/uapi/linux/posix_acl_xattr.h). */
+struct acl_entry {
+    uint16_t tag;
+    uint16_t perm;
+    uint32_t id;
+};
+enum { ACL_VERSION = 2, TAG_USER = 0x02, TAG_GROUP_OBJ = 0x04, TAG_GROUP = 0x08, TAG_MASK = 0x10, PERM_W = 02 };
+
+/* Who besides root and uid may write in the directory open at fd, by its owner, mode and ACL. 0 if nobody,
+ * else -EPERM with the first such writer described in why. The sticky bit on a directory that root or uid
+ * owns makes any write permission harmless: others may add entries but not rename or remove ours. */
+static int check_writers(int fd, const struct stat *st, uid_t uid, char *why, size_t len)
+{
+    unsigned char buf[4 + 64 * sizeof(struct acl_entry)];
+    struct acl_entry *e = (struct acl_entry *)(void *)(buf + 4);
+    ssize_t n;
+    size_t count;
+    uint16_t mask = 07;
+    char who[96];
+    int ret;
+
+    if (st->st_uid != 0 && st->st_uid != uid) {
+        describe_user(st->st_uid, who, sizeof(who));
+        (void)snprintf(why, len, "owned by %s, who could replace the workspace", who);
+        return -EPERM;
+    }
+    if (st->st_mode & S_ISVTX)
+        return 0;
+    if (st->st_mode & S_IWOTH) {
+        (void)snprintf(why, len, "writable by every user and not sticky (one of them could replace the workspace)");
+        return -EPERM;
+    }
+    n = fgetxattr(fd, "system.posix_acl_access", buf, sizeof(buf));
+    if (n < 0) {
+        if (errno != ENODATA && errno != ENOTSUP && errno != EOPNOTSUPP)
+            return neg_errno();
+        /* No ACL: the group bits are the group's. */
+        return (st->st_mode & S_IWGRP) ? check_group_writer(st->st_gid, uid, "its mode", why, len) : 0;
+    }
+    if (n < 4 || (size_t)(n - 4) % sizeof(*e) != 0 || *(uint32_t *)(void *)buf != ACL_VERSION) {
+        (void)snprintf(why, len, "its access ACL cannot be read, so who may write there is unknown");
+        return -EPERM;
+    }
+    count = (size_t)(n - 4) / sizeof(*e);
+    /* The mask caps every named entry and the owning group (acl(5)). */
+    for (size_t i = 0; i < count; i++)
+        if (e[i].tag == TAG_MASK)
+            mask = e[i].perm;
+    for (size_t i = 0; i < count; i++) {
+        if (!(e[i].perm & mask & PERM_W))
+            continue;
+        if (e[i].tag == TAG_USER && e[i].id != uid && e[i].id != 0) {
+            describe_user((uid_t)e[i].id, who, sizeof(who));
+            (void)snprintf(why, len, "an ACL lets %s write, and it is not sticky (that user could replace the workspace)",
+                           who);
+            return -EPERM;
+        }
+        if (e[i].tag == TAG_GROUP_OBJ || e[i].tag == TAG_GROUP) {
+            gid_t gid = e[i].tag == TAG_GROUP ? (gid_t)e[i].id : st->st_gid;
+            ret = check_group_writer(gid, uid, "an ACL", why, len);
+            if (ret < 0)
+                return ret;
+        }
+    }
+    return 0;
+}
+
+int ws_open_base(const char *path, char **abs, int *fd, char *why, size_t whylen)
 {
     cleanup_free char *a = NULL;
     cleanup_fd int dfd = -1;
     struct stat st;
+    int ret;
 
+    *why = '\0';
     if (*path == '\0')
         return -ENOENT;
     a = make_absolute(path);
@@ -118,28 +256,26 @@ int ws_open_base(const char *path, char **abs, int *fd)
         return neg_errno();
     if (faccessat(dfd, ".", W_OK | X_OK, AT_EACCESS) < 0)
         return neg_errno();
-    /* Another user who can write here could rename our workspace away and put a symlink in its place before
-     * COMMAND uses the path; the sticky bit forbids that. A group-writable directory is fine only when the
-     * group is the caller's own and so is the directory (a user-private group, as Debian sets up). */
-    if (!(st.st_mode & S_ISVTX) &&
-        ((st.st_mode & S_IWOTH) ||
-         ((st.st_mode & S_IWGRP) && !(st.st_uid == geteuid() && st.st_gid == getegid()))))
-        return -EPERM;
+    /* Anyone else who can modify the base could rename our workspace away and put a symlink in its place
+     * before COMMAND uses the path, and COMMAND (root's, perhaps) would write wherever it points. */
+    ret = check_writers(dfd, &st, geteuid(), why, whylen);
+    if (ret < 0)
+        return ret;
     *abs = steal_ptr(&a);
     *fd = steal_fd(&dfd);
     return 0;
 }
 
-const char *ws_base_strerror(int err)
+const char *ws_base_strerror(int err, const char *why)
 {
-    if (err == -EPERM)
-        return "writable by other users and not sticky (one of them could replace the workspace)";
+    if (err == -EPERM && why && *why)
+        return why;
     if (err == -EBADE)
         return "the new directory is not ours or did not get the mode asked for (setgid needs the group)";
     return strerror(-err);
 }
 
-int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_path)
+int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_path, char *why, size_t whylen)
 {
     static const char *const env_names[] = {"TMPDIR", "TEMP", "TMP"};
     static const char *const fixed[] = {"/tmp", "/var/tmp", "/usr/tmp", "."};
@@ -147,20 +283,20 @@ int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_pat
 
     *failed_path = dir;
     if (dir)
-        return ws_open_base(dir, abs, fd);
+        return ws_open_base(dir, abs, fd, why, whylen);
     /* Python's tempfile.gettempdir() order. */
     for (size_t i = 0; i < ARRAY_SIZE(env_names); i++) {
         const char *v = getenv(env_names[i]);
         if (!v || *v == '\0')
             continue;
-        ret = ws_open_base(v, abs, fd);
+        ret = ws_open_base(v, abs, fd, why, whylen);
         if (ret == 0)
             return 0;
-        warn("ignoring %s=%s: %s", env_names[i], v, ws_base_strerror(ret));
+        warn("ignoring %s=%s: %s", env_names[i], v, ws_base_strerror(ret, why));
     }
     ret = -ENOENT;
     for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
-        ret = ws_open_base(fixed[i], abs, fd);
+        ret = ws_open_base(fixed[i], abs, fd, why, whylen);
         if (ret == 0)
             return 0;
         *failed_path = fixed[i];
@@ -209,7 +345,7 @@ int workspace_create(const struct workspace_spec *spec, struct workspace *ws, co
     int ret;
 
     *ws = (struct workspace){.basefd = -1, .fd = -1};
-    ret = ws_choose_base(spec->dir, &ws->base, &ws->basefd, failed_path);
+    ret = ws_choose_base(spec->dir, &ws->base, &ws->basefd, failed_path, ws->why, sizeof(ws->why));
     if (ret < 0)
         return ret;
     *failed_path = ws->base;

@@ -11,6 +11,8 @@
 /* Random characters in a workspace name: 62^10 names, drawn from getrandom(). */
 #define WS_RANDOM_LEN 10
 #define WS_DEFAULT_PREFIX "tmprun."
+/* Room for the reason a base was refused. */
+#define WS_WHY_LEN 256
 
 struct workspace {
     int basefd; /* the base directory, O_RDONLY|O_DIRECTORY|O_CLOEXEC */
@@ -20,6 +22,7 @@ struct workspace {
     char *path; /* base + "/" + name, what COMMAND sees */
     dev_t dev;
     ino_t ino;
+    char why[WS_WHY_LEN]; /* why workspace_create() refused the base, for ws_base_strerror() */
 };
 
 struct workspace_spec {
@@ -42,16 +45,19 @@ int ws_random_name(const char *prefix, const char *suffix, char *out, size_t out
 bool ws_name_matches(const char *name, const char *prefix, const char *suffix);
 
 /* Open path as a base directory: made absolute (not resolved: the caller's spelling stays) into *abs, opened
- * into *fd. Fails with -ENOTDIR, -ENOENT, -EACCES/-EROFS (cannot create there), or -EPERM when other users can
- * write to it and it is not sticky: one of them could replace the workspace by a symlink. */
-int ws_open_base(const char *path, char **abs, int *fd);
+ * into *fd. Fails with -ENOTDIR, -ENOENT, -EACCES/-EROFS (cannot create there), or -EPERM when someone other
+ * than root and the caller could modify it (DESIGN rule 1: owner root or the caller; group, other or ACL
+ * write only together with the sticky bit), with who that is described in why (WS_WHY_LEN bytes): they could
+ * rename the workspace away and put a symlink in its place, and COMMAND would write through it. */
+int ws_open_base(const char *path, char **abs, int *fd, char *why, size_t whylen);
 
-/* Describe a ws_open_base() failure for a message ("writable by other users and not sticky"). */
-const char *ws_base_strerror(int err);
+/* Describe a ws_open_base() failure for a message: why for -EPERM, else the errno's text. */
+const char *ws_base_strerror(int err, const char *why);
 
 /* The base to use: spec->dir (no fallback), else the first usable candidate; a set but unusable $TMPDIR,
- * $TEMP or $TMP is skipped with a warning. On failure *failed_path names the candidate that decided it. */
-int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_path);
+ * $TEMP or $TMP is skipped with a warning. On failure *failed_path names the candidate that decided it and
+ * why says why for -EPERM. */
+int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_path, char *why, size_t whylen);
 
 /* Choose the base, create the workspace with exactly spec->mode, open it, take its liveness lock and verify
  * (fstat on the fd) that it is a directory owned by us with that mode (-EBADE if not). Retries on a name

@@ -4,6 +4,7 @@
 
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
@@ -69,32 +70,112 @@ START_TEST(base_rules)
 {
     char dir[PATH_MAX], sub[PATH_MAX + 16];
     int dfd = scratch_dir(dir, sizeof(dir)), fd;
-    char *abs;
+    char *abs, why[WS_WHY_LEN];
 
     make_dir(dfd, "open", 0777);
     ck_assert_int_eq(fchmodat(dfd, "open", 0777, 0), 0);
     make_dir(dfd, "sticky", 01777);
     make_file(dfd, "file", "", 0600);
     (void)snprintf(sub, sizeof(sub), "%s/open", dir);
-    ck_assert_int_eq(ws_open_base(sub, &abs, &fd), -EPERM);
-    ck_assert(strstr(ws_base_strerror(-EPERM), "sticky"));
+    ck_assert_int_eq(ws_open_base(sub, &abs, &fd, why, sizeof(why)), -EPERM);
+    ck_assert(strstr(ws_base_strerror(-EPERM, why), "sticky"));
     (void)snprintf(sub, sizeof(sub), "%s/sticky/", dir);
-    ck_assert_int_eq(ws_open_base(sub, &abs, &fd), 0);
+    ck_assert_int_eq(ws_open_base(sub, &abs, &fd, why, sizeof(why)), 0);
     ck_assert(strcmp(abs + strlen(abs) - 7, "/sticky") == 0); /* trailing slash dropped */
     free(abs);
     close(fd);
     (void)snprintf(sub, sizeof(sub), "%s/file", dir);
-    ck_assert_int_eq(ws_open_base(sub, &abs, &fd), -ENOTDIR);
+    ck_assert_int_eq(ws_open_base(sub, &abs, &fd, why, sizeof(why)), -ENOTDIR);
     (void)snprintf(sub, sizeof(sub), "%s/missing", dir);
-    ck_assert_int_eq(ws_open_base(sub, &abs, &fd), -ENOENT);
-    ck_assert_int_eq(ws_open_base("", &abs, &fd), -ENOENT);
+    ck_assert_int_eq(ws_open_base(sub, &abs, &fd, why, sizeof(why)), -ENOENT);
+    ck_assert_int_eq(ws_open_base("", &abs, &fd, why, sizeof(why)), -ENOENT);
     /* Relative: made absolute against the current directory, not resolved. */
     ck_assert_int_eq(fchdir(dfd), 0);
-    ck_assert_int_eq(ws_open_base("./sticky", &abs, &fd), 0);
+    ck_assert_int_eq(ws_open_base("./sticky", &abs, &fd, why, sizeof(why)), 0);
     (void)snprintf(sub, sizeof(sub), "%s/sticky", dir);
     ck_assert_str_eq(abs, sub);
     free(abs);
     close(fd);
+}
+END_TEST
+
+static int setxattr_at(int dfd, const char *name, const void *value, size_t size)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret;
+
+    ck_assert_int_ge(fd, 0);
+    ret = fsetxattr(fd, "system.posix_acl_access", value, size, 0);
+    (void)close(fd);
+    return ret;
+}
+
+/* ws_open_base(dir/name) is refused, and the reason contains text. */
+static void refused(const char *dir, const char *name, const char *text)
+{
+    char p[PATH_MAX + 16], why[WS_WHY_LEN];
+    char *abs;
+    int fd;
+
+    (void)snprintf(p, sizeof(p), "%s/%s", dir, name);
+    ck_assert_int_eq(ws_open_base(p, &abs, &fd, why, sizeof(why)), -EPERM);
+    ck_assert_msg(strstr(why, text), "%s: '%s' lacks '%s'", name, why, text);
+}
+
+static void accepted(const char *dir, const char *name)
+{
+    char p[PATH_MAX + 16], why[WS_WHY_LEN];
+    char *abs;
+    int fd;
+
+    (void)snprintf(p, sizeof(p), "%s/%s", dir, name);
+    ck_assert_msg(ws_open_base(p, &abs, &fd, why, sizeof(why)) == 0, "%s refused: %s", name, why);
+    free(abs);
+    close(fd);
+}
+
+/* DESIGN rule 1, as root: only root and the caller may be able to modify a base. Another user's directory is
+ * refused even sticky (the sticky bit does not restrict the directory's owner); so are a write ACL entry for
+ * another user and group write for a group with other members (nogroup holds nobody). */
+START_TEST(base_writers)
+{
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    /* system.posix_acl_access: version 2; user::rwx, user:65534:rwx, group::r-x, mask::rwx, other::r-x. */
+    const uint32_t acl[] = {2, 0x00070001, 0xffffffff, 0x00070002, 65534, 0x00050004, 0xffffffff,
+                            0x00070010, 0xffffffff, 0x00050020, 0xffffffff};
+    uint32_t masked[sizeof(acl) / sizeof(acl[0])];
+
+    if (geteuid() != 0)
+        return; /* needs root to give directories away */
+    make_dir(dfd, "theirs", 0755);
+    ck_assert_int_eq(fchownat(dfd, "theirs", 65534, 65534, 0), 0);
+    refused(dir, "theirs", "owned by");
+    make_dir(dfd, "theirs-sticky", 01777);
+    ck_assert_int_eq(fchownat(dfd, "theirs-sticky", 65534, 65534, 0), 0);
+    refused(dir, "theirs-sticky", "owned by");
+
+    make_dir(dfd, "acl", 0755);
+    ck_assert_msg(setxattr_at(dfd, "acl", acl, sizeof(acl)) == 0, "setxattr: %m");
+    refused(dir, "acl", "an ACL lets user nobody (uid 65534) write");
+    /* The same entry capped by a read-only mask grants nothing. */
+    memcpy(masked, acl, sizeof(acl));
+    masked[7] = 0x00050010;
+    make_dir(dfd, "acl-masked", 0755);
+    ck_assert_msg(setxattr_at(dfd, "acl-masked", masked, sizeof(masked)) == 0, "setxattr: %m");
+    accepted(dir, "acl-masked");
+    make_dir(dfd, "acl-sticky", 01755);
+    ck_assert_msg(setxattr_at(dfd, "acl-sticky", acl, sizeof(acl)) == 0, "setxattr: %m");
+    accepted(dir, "acl-sticky");
+
+    make_dir(dfd, "group", 0775);
+    ck_assert_int_eq(fchownat(dfd, "group", 0, 65534, 0), 0);
+    refused(dir, "group", "group nogroup (gid 65534)");
+    make_dir(dfd, "rootgroup", 0775);
+    ck_assert_int_eq(fchownat(dfd, "rootgroup", 0, 0, 0), 0);
+    accepted(dir, "rootgroup");
+    make_dir(dfd, "private", 0700);
+    accepted(dir, "private");
+    accepted("/", "tmp");
 }
 END_TEST
 
@@ -103,26 +184,26 @@ START_TEST(base_order)
     char dir[PATH_MAX], p[PATH_MAX + 16];
     int dfd = scratch_dir(dir, sizeof(dir)), fd;
     const char *failed;
-    char *abs;
+    char *abs, why[WS_WHY_LEN];
 
     make_dir(dfd, "temp", 0700);
     (void)snprintf(p, sizeof(p), "%s/temp", dir);
     ck_assert_int_eq(setenv("TMPDIR", "/nonexistent/tmprun", 1), 0);
     ck_assert_int_eq(setenv("TEMP", p, 1), 0);
     ck_assert_int_eq(setenv("TMP", "/", 1), 0);
-    ck_assert_int_eq(ws_choose_base(NULL, &abs, &fd, &failed), 0);
+    ck_assert_int_eq(ws_choose_base(NULL, &abs, &fd, &failed, why, sizeof(why)), 0);
     ck_assert_str_eq(abs, p);
     free(abs);
     close(fd);
     unsetenv("TMPDIR");
     unsetenv("TEMP");
     unsetenv("TMP");
-    ck_assert_int_eq(ws_choose_base(NULL, &abs, &fd, &failed), 0);
+    ck_assert_int_eq(ws_choose_base(NULL, &abs, &fd, &failed, why, sizeof(why)), 0);
     ck_assert_str_eq(abs, "/tmp");
     free(abs);
     close(fd);
     /* --dir never falls back. */
-    ck_assert_int_eq(ws_choose_base("/nonexistent/tmprun", &abs, &fd, &failed), -ENOENT);
+    ck_assert_int_eq(ws_choose_base("/nonexistent/tmprun", &abs, &fd, &failed, why, sizeof(why)), -ENOENT);
     ck_assert_str_eq(failed, "/nonexistent/tmprun");
 }
 END_TEST
@@ -241,6 +322,7 @@ static Suite *workspace_suite(void)
     tc = tcase_create("base");
     tcase_add_test(tc, base_rules);
     tcase_add_test(tc, base_order);
+    tcase_add_test(tc, base_writers);
     suite_add_tcase(s, tc);
     tc = tcase_create("lifecycle");
     tcase_add_test(tc, create_exact_mode);

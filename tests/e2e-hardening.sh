@@ -39,4 +39,43 @@ assert_eq "$st" 1 "--gc with a closed stdout: exits 1 (not killed by SIGPIPE)"
 assert_contains "$ERR" "Broken pipe" "--gc with a closed stdout: says it could not write"
 assert_eq "$(ls -A "$base")" "" "--gc with a closed stdout: every stale workspace was still removed"
 
+# ---- bases that someone other than root and the caller can modify ----
+# Such a user could rename the workspace and put a symlink in its place: COMMAND (root's, in a cron job) would
+# then write wherever it points. Each is refused with one line naming who could write there.
+if is_root; then
+    setup_user
+    refuse_base() { # refuse_base LABEL TEXT DIR [AS]
+        _dir=$3
+        rm -f "$SCRATCH/ran"
+        if [ "${4:-}" = user ]; then
+            assert_status 125 "$1: refused (125)" as_user "$USER_TMPRUN" --dir="$_dir" -- sh -c 'echo ran >"$1"' sh "$SCRATCH/ran"
+        else
+            assert_status 125 "$1: refused (125)" "$TMPRUN" --dir="$_dir" -- sh -c 'echo ran >"$1"' sh "$SCRATCH/ran"
+        fi
+        assert_eq "$(grep -c . "$ERR")" 1 "$1: one line on stderr"
+        assert_contains "$ERR" "$2" "$1: it says who else can write"
+        assert_absent "$SCRATCH/ran" "$1: COMMAND did not run"
+        assert_eq "$(ls -A "$_dir")" "" "$1: nothing was created there"
+    }
+    mkdir -m 0755 "$SCRATCH/theirs"
+    chown "$UNPRIV_UID:$UNPRIV_GID" "$SCRATCH/theirs"
+    refuse_base "another user's 0755 base" "owned by user nobody" "$SCRATCH/theirs"
+    chmod 1777 "$SCRATCH/theirs"
+    refuse_base "another user's sticky 1777 base" "owned by user nobody" "$SCRATCH/theirs"
+    mkdir -m 0755 "$SCRATCH/acl"
+    setfacl -m "u:$UNPRIV_UID:rwx" "$SCRATCH/acl"
+    refuse_base "root's 0755 base with a write ACL for nobody" "an ACL lets user nobody" "$SCRATCH/acl"
+    mkdir -m 0775 "$UDIR/shared"
+    chown "$UNPRIV_UID:$UNPRIV_GID" "$UDIR/shared"
+    chmod 0775 "$UDIR/shared"
+    refuse_base "the caller's own 0775 base whose group has other members" "group nogroup" "$UDIR/shared" user
+    # What stays accepted: /tmp (root, 1777) and the caller's own 0700 directory.
+    assert_status 0 "/tmp stays accepted" "$TMPRUN" --dir=/tmp true
+    mkdir -m 0700 "$UDIR/mine"
+    chown "$UNPRIV_UID:$UNPRIV_GID" "$UDIR/mine"
+    assert_status 0 "the caller's own 0700 directory stays accepted" as_user "$USER_TMPRUN" --dir="$UDIR/mine" true
+else
+    skip "bases others can write" "needs root to create the other user's directories"
+fi
+
 done_testing
