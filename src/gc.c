@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdstat.h"
 #include "log.h"
 #include "util.h"
 #include "workspace.h"
@@ -25,31 +26,40 @@ static int fail(const struct gc_spec *spec, const char *name, struct gc_stats *s
 }
 
 /* Decide about one candidate and remove it if it is stale. Returns 0 unless removing it failed. */
-static int reap_one(const struct gc_spec *spec, const char *name, struct gc_stats *stats)
+static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const char *name, struct gc_stats *stats)
 {
     cleanup_fd int fd = -1;
-    struct stat st;
+    struct fdstat fs;
     struct timespec now;
     struct rmtree_result r = {0};
     time_t changed;
     int ret;
 
-    fd = openat(spec->basefd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    fd = openat(spec->basefd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return 0; /* gone, not a directory, or a symlink: not a workspace */
-    if (fstat(fd, &st) < 0)
-        return fail(spec, name, stats, neg_errno());
-    if (geteuid() != 0 && st.st_uid != geteuid())
+    ret = fdstat_get(fd, &fs);
+    if (ret < 0)
+        return fail(spec, name, stats, ret);
+    if (geteuid() != 0 && fs.st.st_uid != geteuid())
         return 0;
+    /* A mount on a workspace name (a bind mount of any directory, planted by COMMAND or by root) would have
+     * the walk take the mounted tree for the workspace: never enter it. */
+    if (fdstat_same_mount(base, &fs) < 0) {
+        stats->failed++;
+        warn("not removing %s/%s: a mount point or on another filesystem than the base; not entered", spec->base,
+             name);
+        return -EXDEV;
+    }
     (void)clock_gettime(CLOCK_REALTIME, &now);
-    changed = st.st_mtime > st.st_ctime ? st.st_mtime : st.st_ctime;
+    changed = fs.st.st_mtime > fs.st.st_ctime ? fs.st.st_mtime : fs.st.st_ctime;
     /* 0 means any age, even a timestamp in the future (clock skew). */
     if (spec->older_than > 0 && (double)(now.tv_sec - changed) < spec->older_than) {
         stats->young++;
         info("skipping %s/%s: changed %lds ago", spec->base, name, (long)(now.tv_sec - changed));
         return 0;
     }
-    /* Held (shared) by a live tmprun and inherited by COMMAND and its children: never reap those. */
+    /* Held (shared) by a live tmprun and by what keeps its run alive: never reap those. */
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         if (errno != EWOULDBLOCK)
             return fail(spec, name, stats, neg_errno());
@@ -58,16 +68,16 @@ static int reap_one(const struct gc_spec *spec, const char *name, struct gc_stat
         return 0;
     }
     /* Another --gc may have removed it between our open and our lock. */
-    if (fstat(fd, &st) < 0)
+    if (fstat(fd, &fs.st) < 0)
         return fail(spec, name, stats, neg_errno());
-    if (st.st_nlink == 0)
+    if (fs.st.st_nlink == 0)
         return 0;
     if (spec->dry_run) {
         stats->removed++;
         (void)printf("would remove %s/%s\n", spec->base, name);
         return 0;
     }
-    ret = ws_remove_at(spec->basefd, name, fd, NULL, &r);
+    ret = ws_remove_at(spec->basefd, name, fd, fs.st.st_uid, NULL, &r);
     if (ret == 0) {
         stats->removed++;
         (void)printf("removed %s/%s\n", spec->base, name);
@@ -75,7 +85,7 @@ static int reap_one(const struct gc_spec *spec, const char *name, struct gc_stat
         char *path;
         stats->failed++;
         if (asprintf(&path, "%s/%s", spec->base, name) >= 0) {
-            rmtree_report(path, &r, ret);
+            ws_report(path, &r, ret);
             free(path);
         }
     }
@@ -87,9 +97,13 @@ int gc_run(const struct gc_spec *spec, struct gc_stats *stats)
 {
     DIR *d;
     struct dirent *e;
-    int first = 0, dfd;
+    struct fdstat base;
+    int first, dfd;
 
     *stats = (struct gc_stats){0};
+    first = fdstat_get(spec->basefd, &base);
+    if (first < 0)
+        return first;
     dfd = fcntl(spec->basefd, F_DUPFD_CLOEXEC, 0);
     if (dfd < 0)
         return neg_errno();
@@ -103,7 +117,7 @@ int gc_run(const struct gc_spec *spec, struct gc_stats *stats)
         int ret;
         if (!ws_name_matches(e->d_name, spec->prefix, spec->suffix))
             continue;
-        ret = reap_one(spec, e->d_name, stats);
+        ret = reap_one(spec, &base, e->d_name, stats);
         if (ret < 0 && first == 0)
             first = ret;
     }

@@ -262,8 +262,9 @@ int main(int argc, char **argv)
         (void)clock_gettime(CLOCK_MONOTONIC, &t0);
         ret = workspace_remove(&ws, &ro, &rm);
         if (ret < 0 && !o.ignore_cleanup_errors)
-            rmtree_report(ws.path, &rm, ret);
-        info("removed %s: %llu entries, %llu bytes, %.3f s", ws.path, rm.entries, rm.bytes, seconds_since(&t0));
+            ws_report(ws.path, &rm, ret);
+        info("%s %s: %llu entries, %llu bytes, %.3f s", ret < 0 ? "could not fully remove" : "removed", ws.path,
+             rm.entries, rm.bytes, seconds_since(&t0));
         rmtree_result_free(&rm);
     }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdstat.h"
 #include "log.h"
 #include "util.h"
 
@@ -333,6 +334,8 @@ static int adopt(struct workspace *ws, const struct workspace_spec *spec)
         return -EBADE;
     ws->dev = st.st_dev;
     ws->ino = st.st_ino;
+    ws->uid = st.st_uid;
+    ws->gid = st.st_gid;
     ws->fd = steal_fd(&fd);
     return 0;
 }
@@ -387,7 +390,29 @@ int workspace_create(const struct workspace_spec *spec, struct workspace *ws, co
     return ret;
 }
 
-int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts *opts, struct rmtree_result *r)
+/* The directory open at fd may be removed as the workspace that belongs to owner: it is a directory on the
+ * base's mount (the same mount id: a bind mount shares st_dev) and owner owns it. -EXDEV / -ENOTDIR / -EPERM
+ * otherwise, and it must not even be entered. */
+static int vet_workspace(const struct fdstat *base, int fd, uid_t owner, struct fdstat *ws)
+{
+    int ret = fdstat_get(fd, ws);
+
+    if (ret < 0)
+        return ret;
+    if (!S_ISDIR(ws->st.st_mode))
+        return -ENOTDIR;
+    if (fdstat_same_mount(base, ws) < 0)
+        return -EXDEV;
+    if (ws->st.st_uid != owner)
+        return -EPERM;
+    return 0;
+}
+
+/* Remove the directory open at fd, found at name in basefd: everything below it, then name itself if it still
+ * is that directory. 0 when it is gone, -ESTALE when it was moved away from name (its contents were removed
+ * through fd all the same), or another -errno. */
+static int remove_dir_at(int basefd, const char *name, int fd, const struct rmtree_opts *opts,
+                         struct rmtree_result *r)
 {
     struct stat mine, there;
 
@@ -398,10 +423,10 @@ int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts 
         if (fstat(fd, &mine) < 0)
             return neg_errno();
         if (mine.st_nlink == 0)
-            return 0; /* COMMAND removed it itself: as Python does, that is not an error */
+            return 0; /* removed meanwhile: what is at name now is for the caller to look at */
         if (fstatat(basefd, name, &there, AT_SYMLINK_NOFOLLOW) < 0)
             return errno == ENOENT ? -ESTALE : neg_errno();
-        /* Only the inode we created: if name now is something else, ours was moved and is not there. */
+        /* Only the inode we hold: if name now is something else, ours was moved and is not there. */
         if (there.st_dev != mine.st_dev || there.st_ino != mine.st_ino)
             return -ESTALE;
         if (unlinkat(basefd, name, AT_REMOVEDIR) == 0) {
@@ -417,9 +442,72 @@ int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts 
     }
 }
 
+/* How many times what is at the workspace's name may turn out to be yet another directory to remove. Every
+ * process of the run has exited by then, and only root or the owner can modify the base (rule 1). */
+#define MAX_REPLACEMENTS 3
+
+int ws_remove_at(int basefd, const char *name, int fd, uid_t owner, const struct rmtree_opts *opts,
+                 struct rmtree_result *r)
+{
+    cleanup_fd int cur = -1;
+    struct fdstat base, ws;
+    int ret = fdstat_get(basefd, &base), moved = 0;
+
+    if (ret < 0)
+        return ret;
+    for (int round = 0; round <= MAX_REPLACEMENTS; round++) {
+        ret = vet_workspace(&base, fd, owner, &ws);
+        if (ret == 0 && ws.st.st_nlink > 0)
+            ret = remove_dir_at(basefd, name, fd, opts, r);
+        if (ret == -ESTALE)
+            moved = ret; /* ours was moved away: still look at what took its name */
+        else if (ret < 0 || ws.st.st_nlink > 0)
+            return ret < 0 ? ret : moved;
+        /* The directory we held is gone (COMMAND removed it) or moved. What is at the workspace's path now is
+         * the run's, as Python's cleanup removes whatever is at the path; but it is entered only if it passes
+         * the same checks, and never followed. */
+        close_fdp(&cur);
+        cur = openat(basefd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (cur < 0) {
+            if (errno == ENOENT)
+                return moved;
+            return errno == ELOOP || errno == ENOTDIR ? -ENOTDIR : neg_errno();
+        }
+        fd = cur;
+    }
+    return -ENOTEMPTY;
+}
+
 int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struct rmtree_result *r)
 {
-    return ws_remove_at(ws->basefd, ws->name, ws->fd, opts, r);
+    return ws_remove_at(ws->basefd, ws->name, ws->fd, ws->uid, opts, r);
+}
+
+void ws_report(const char *path, const struct rmtree_result *r, int ret)
+{
+    if (ret >= 0 || r->nerrors > 0) {
+        rmtree_report(path, r, ret);
+        return;
+    }
+    switch (ret) {
+    case -ESTALE:
+        warn("cannot remove %s: no longer the directory tmprun created; left alone", path);
+        break;
+    case -EXDEV:
+        warn("cannot remove %s: a mount point or on another filesystem than its base; not entered", path);
+        break;
+    case -ENOTDIR:
+        warn("cannot remove %s: not a directory now (a symbolic link or a file took its place); left alone, "
+             "not followed",
+             path);
+        break;
+    case -EPERM:
+        warn("cannot remove %s: owned by another user than the workspace's; left alone", path);
+        break;
+    default:
+        warn_errno(ret, "cannot remove %s", path);
+        break;
+    }
 }
 
 void workspace_release(struct workspace *ws)

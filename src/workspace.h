@@ -22,6 +22,8 @@ struct workspace {
     char *path; /* base + "/" + name, what COMMAND sees */
     dev_t dev;
     ino_t ino;
+    uid_t uid; /* its owner, whose rights remove it */
+    gid_t gid;
     char why[WS_WHY_LEN]; /* why workspace_create() refused the base, for ws_base_strerror() */
 };
 
@@ -65,13 +67,22 @@ int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_pat
  * point into ws->base, which stays allocated until workspace_release(). */
 int workspace_create(const struct workspace_spec *spec, struct workspace *ws, const char **failed_path);
 
-/* Remove the directory name in basefd, already open at fd (and locked by the caller when that matters):
- * everything below fd, then name itself, but only if name still is the inode open at fd. A directory that is
- * already gone is not an error. Counts and failures go to r (see rmtree_contents). 0 or -errno. */
-int ws_remove_at(int basefd, const char *name, int fd, const struct rmtree_opts *opts, struct rmtree_result *r);
+/* Remove the workspace name in basefd, open at fd (and locked by the caller when that matters), which belongs
+ * to owner. It is entered only if it is a directory on the base's mount (same mount id) owned by owner
+ * (-EXDEV, -EPERM, -ENOTDIR otherwise: a mount or another user's directory on a workspace name is never
+ * entered). Everything below fd goes, then name itself if it still is the inode open at fd. If that directory
+ * is gone (COMMAND removed it) or was moved away (-ESTALE, after its contents were removed through fd), what
+ * is at name now is the run's and gets the same treatment: removed if it passes the same checks, else left
+ * and the reason returned; a symlink is never followed (-ENOTDIR). Nothing at name is not an error. Counts and
+ * failures go to r (see rmtree_contents). 0 or -errno. */
+int ws_remove_at(int basefd, const char *name, int fd, uid_t owner, const struct rmtree_opts *opts,
+                 struct rmtree_result *r);
 
 /* ws_remove_at() for the workspace. */
 int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struct rmtree_result *r);
+
+/* Report a failed ws_remove_at() of path: the walk's failures (rmtree_report), or why path itself was left. */
+void ws_report(const char *path, const struct rmtree_result *r, int ret);
 
 /* Close the fds and free the strings; does not touch the directory. */
 void workspace_release(struct workspace *ws);

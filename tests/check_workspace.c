@@ -291,7 +291,8 @@ END_TEST
 
 START_TEST(remove_only_same_inode)
 {
-    /* COMMAND moved the workspace away and something else took its name: that is not ours to remove. */
+    /* COMMAND moved the workspace away and made a new directory of its own at the name: the moved tree is
+     * emptied through our fd but left where it is (-ESTALE); the new one is the run's and is removed. */
     char dir[PATH_MAX];
     struct workspace ws;
     struct rmtree_result r = {0};
@@ -299,13 +300,70 @@ START_TEST(remove_only_same_inode)
 
     create_in(dir, 0700, &ws);
     ck_assert_int_eq(renameat(ws.basefd, ws.name, dfd, "moved"), 0);
-    make_dir(dfd, ws.name, 0700);
+    make_dir(dfd, ws.name, 0755);
     make_file(dfd, "moved/inside", "x", 0600);
+    ck_assert_int_eq(faccessat(dfd, "moved/inside", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    {
+        char p[PATH_MAX + NAME_MAX + 8];
+        int nfd;
+        (void)snprintf(p, sizeof(p), "%s/data", ws.name);
+        nfd = openat(dfd, p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(nfd, 0);
+        close(nfd);
+    }
     ck_assert_int_eq(workspace_remove(&ws, NULL, &r), -ESTALE);
-    ck_assert_int_eq(faccessat(dfd, ws.name, F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(faccessat(dfd, ws.name, F_OK, AT_SYMLINK_NOFOLLOW), -1);
     ck_assert_int_eq(faccessat(dfd, "moved", F_OK, AT_SYMLINK_NOFOLLOW), 0);
-    /* The walk itself went through our fd, so the moved tree was emptied, never the impostor. */
     ck_assert_int_eq(faccessat(dfd, "moved/inside", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+    workspace_release(&ws);
+}
+END_TEST
+
+START_TEST(remove_recreated)
+{
+    /* COMMAND removed the workspace and made a new one at the same path: that one is the run's too. */
+    char dir[PATH_MAX], p[PATH_MAX + NAME_MAX + 8];
+    struct workspace ws;
+    struct rmtree_result r = {0};
+    int dfd = scratch_dir(dir, sizeof(dir)), nfd;
+
+    create_in(dir, 0700, &ws);
+    ck_assert_int_eq(unlinkat(ws.basefd, ws.name, AT_REMOVEDIR), 0);
+    make_dir(dfd, ws.name, 0755);
+    (void)snprintf(p, sizeof(p), "%s/important", ws.name);
+    nfd = openat(dfd, p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ck_assert_int_ge(nfd, 0);
+    close(nfd);
+    ck_assert_int_eq(workspace_remove(&ws, NULL, &r), 0);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    ck_assert_uint_eq(r.entries, 2);
+    workspace_release(&ws);
+}
+END_TEST
+
+START_TEST(remove_never_follows_replacement)
+{
+    /* A symlink at the workspace's name is left, never followed; another user's directory is left unentered. */
+    char dir[PATH_MAX];
+    struct workspace ws;
+    struct rmtree_result r = {0};
+    int dfd = scratch_dir(dir, sizeof(dir));
+
+    make_dir(dfd, "victim", 0755);
+    make_file(dfd, "victim/file", "x", 0600);
+    create_in(dir, 0700, &ws);
+    ck_assert_int_eq(unlinkat(ws.basefd, ws.name, AT_REMOVEDIR), 0);
+    ck_assert_int_eq(symlinkat("victim", dfd, ws.name), 0);
+    ck_assert_int_eq(workspace_remove(&ws, NULL, &r), -ENOTDIR);
+    ck_assert_int_eq(faccessat(dfd, "victim/file", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(faccessat(dfd, ws.name, F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    if (geteuid() == 0) {
+        ck_assert_int_eq(unlinkat(dfd, ws.name, 0), 0);
+        make_dir(dfd, ws.name, 0755);
+        ck_assert_int_eq(fchownat(dfd, ws.name, 65534, 65534, 0), 0);
+        ck_assert_int_eq(workspace_remove(&ws, NULL, &r), -EPERM);
+        ck_assert_int_eq(faccessat(dfd, ws.name, F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    }
     workspace_release(&ws);
 }
 END_TEST
@@ -330,6 +388,8 @@ static Suite *workspace_suite(void)
     tcase_add_test(tc, remove_tree_and_top);
     tcase_add_test(tc, remove_already_gone);
     tcase_add_test(tc, remove_only_same_inode);
+    tcase_add_test(tc, remove_recreated);
+    tcase_add_test(tc, remove_never_follows_replacement);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -78,4 +78,53 @@ else
     skip "bases others can write" "needs root to create the other user's directories"
 fi
 
+# ---- a mount on a workspace name: neither the run's cleanup nor --gc enters it ----
+if is_root; then
+    victim=$SCRATCH/victim
+    mkdir -p "$victim/sub"
+    echo data >"$victim/sub/file"
+    # In a private mount namespace, so the mounts die with it whatever tmprun does.
+    assert_status 1 "mount on a workspace: the run and --gc both leave the mounted tree" \
+        unshare -m --propagation private sh -c '
+        "$1" --dir="$2" -- sh -c "mount --bind \"\$1\" \"\$WORKDIR\"" sh "$3" 2>"$4.run"
+        echo "run: $?" >"$4.st"
+        mkdir "$2/tmprun.PLANTEDmnt"
+        mount --bind "$3" "$2/tmprun.PLANTEDmnt"
+        "$1" --gc --dir="$2" --older-than=0' sh "$TMPRUN" "$base" "$victim" "$SCRATCH/mnt"
+    assert_eq "$(cat "$SCRATCH/mnt.st")" "run: 125" "mount on the workspace: the run exits 125"
+    assert_contains "$SCRATCH/mnt.run" "a mount point or on another filesystem than its base; not entered" \
+        "mount on the workspace: the run says the path is a mount"
+    assert_eq "$(grep -c "not entered" "$ERR")" 2 "--gc: both mounts are reported, not entered"
+    assert_eq "$(cat "$victim/sub/file" 2>&1)" data "the mounted directory's files survive the run and --gc"
+    rmdir "$base"/* 2>/dev/null
+    assert_eq "$(ls -A "$base")" "" "mount on a workspace: only empty mount points were left"
+else
+    skip "mount on a workspace" "needs root to mount"
+fi
+
+# ---- what is at the workspace's path when COMMAND ends ----
+# A directory COMMAND re-created there is the run's: removed, not left behind with exit 0.
+assert_status 0 "re-created workspace: exits 0" "$TMPRUN" -v --dir="$base" -- \
+    sh -c 'rm -rf "$TMPDIR" && mkdir "$TMPDIR" && echo important >"$TMPDIR/data"'
+assert_contains "$ERR" "removed $base/" "re-created workspace: -v reports it removed"
+assert_eq "$(ls -A "$base")" "" "re-created workspace: nothing is left in the base"
+# A symlink there is left, never followed, and reported with 125.
+mkdir "$SCRATCH/target"
+echo keep >"$SCRATCH/target/file"
+assert_status 125 "symlink in the workspace's place: 125" "$TMPRUN" --dir="$base" -- \
+    sh -c 'rm -rf "$TMPDIR" && ln -s "$1" "$TMPDIR"' sh "$SCRATCH/target"
+assert_contains "$ERR" "not a directory now" "symlink in the workspace's place: reported"
+assert_eq "$(cat "$SCRATCH/target/file")" keep "symlink in the workspace's place: its target is untouched"
+assert_eq "$(find "$base" -mindepth 1 -maxdepth 1 -type l | wc -l)" 1 "symlink in the workspace's place: left there"
+rm -f "$base"/*
+if is_root; then
+    assert_status 125 "another user's directory in the workspace's place: 125" "$TMPRUN" --dir="$base" -- \
+        sh -c 'rm -rf "$TMPDIR" && mkdir "$TMPDIR" && echo theirs >"$TMPDIR/f" && chown -R 65534 "$TMPDIR"'
+    assert_contains "$ERR" "owned by another user than the workspace's" "another user's directory: reported"
+    assert_eq "$(cat "$base"/*/f)" theirs "another user's directory: left as it is"
+    rm -rf "${base:?}"/*
+else
+    skip "another user's directory in the workspace's place" "needs root to chown"
+fi
+
 done_testing
