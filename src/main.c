@@ -19,6 +19,7 @@
 #include "opts.h"
 #include "rmtree.h"
 #include "supervise.h"
+#include "util.h"
 #include "workspace.h"
 
 /* Exit statuses, as timeout(1), env(1) and nohup(1) use them. */
@@ -78,19 +79,28 @@ static int run_gc(const struct tmprun_opts *o)
 }
 
 /* What COMMAND's environment says; with --private-tmp the workspace is /tmp in COMMAND's namespace (its
- * own path does not resolve there when it lies under /tmp). */
-static void export_env(const struct tmprun_opts *o, const char *path, const struct identity *user)
+ * own path does not resolve there when it lies under /tmp). 0, or -errno with the variable that failed in
+ * *name. */
+static int export_env(const struct tmprun_opts *o, const char *path, const struct identity *user,
+                      const char **name)
 {
+    const char *fixed[] = {"TMPDIR", "WORKDIR", "HOME", "USER", "LOGNAME"};
+    const char *value[] = {path, path, user ? user->home : NULL, user ? user->name : NULL,
+                           user ? user->name : NULL};
+
     if (o->private_tmp)
-        path = "/tmp";
-    if (setenv("TMPDIR", path, 1) < 0 || setenv("WORKDIR", path, 1) < 0)
-        die_errno(EXIT_TMPRUN, errno, "cannot set the environment");
-    for (size_t i = 0; i < o->nexports; i++)
-        if (setenv(o->exports[i], path, 1) < 0)
-            die_errno(EXIT_TMPRUN, errno, "cannot set %s", o->exports[i]);
-    if (user && (setenv("HOME", user->home, 1) < 0 || setenv("USER", user->name, 1) < 0 ||
-                 setenv("LOGNAME", user->name, 1) < 0))
-        die_errno(EXIT_TMPRUN, errno, "cannot set the environment");
+        value[0] = value[1] = "/tmp";
+    for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
+        *name = fixed[i];
+        if (value[i] && setenv(fixed[i], value[i], 1) < 0)
+            return neg_errno();
+    }
+    for (size_t i = 0; i < o->nexports; i++) {
+        *name = o->exports[i];
+        if (setenv(o->exports[i], value[0], 1) < 0)
+            return neg_errno();
+    }
+    return 0;
 }
 
 /* Everything the child does between fork and exec beyond the basics: namespaces, then privileges. */
@@ -134,12 +144,14 @@ static void check_isolation(const struct tmprun_opts *o, struct identity *user)
             die(EXIT_TMPRUN, "--user needs root (or CAP_SETUID and CAP_SETGID); run tmprun as root");
     }
     if (o->tmpfs || o->private_tmp) {
+        const char *opt = o->tmpfs ? "--tmpfs" : "--private-tmp", *call;
         bool userns = ns_need_userns();
-        int ret = ns_probe(userns);
+        int ret = ns_probe(userns, &call);
+        if (ret < 0 && strcmp(call, "unshare") != 0)
+            die_errno(EXIT_TMPRUN, ret, "%s: cannot check for namespaces: %s", opt, call);
         if (ret < 0)
-            die(EXIT_TMPRUN, "%s needs a %smount namespace, and unshare(2) failed: %s; %s",
-                o->tmpfs ? "--tmpfs" : "--private-tmp", userns ? "user and " : "", strerror(-ret),
-                ns_advice(ret, userns));
+            die(EXIT_TMPRUN, "%s needs a %smount namespace, and unshare(2) failed: %s; %s", opt,
+                userns ? "user and " : "", strerror(-ret), ns_advice(ret, userns));
     }
 }
 
@@ -211,7 +223,18 @@ int main(int argc, char **argv)
                 ws_base_strerror(ret, ws.why));
     }
     info("created workspace %s (mode %04o)", ws.path, (unsigned)o.mode);
-    export_env(&o, ws.path, o.user ? &user : NULL);
+    {
+        const char *name;
+        ret = export_env(&o, ws.path, o.user ? &user : NULL, &name);
+        if (ret < 0) {
+            /* Nothing ran yet: take the workspace back before saying so. */
+            warn_errno(ret, "cannot set %s", name);
+            ret = workspace_remove(&ws, NULL, &rm);
+            if (ret < 0)
+                ws_report(ws.path, &rm, ret);
+            return EXIT_TMPRUN;
+        }
+    }
 
     ctx.use_ns = o.tmpfs || o.private_tmp;
     ctx.ns = (struct ns_spec){

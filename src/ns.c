@@ -33,13 +33,15 @@ static int enter(bool need_userns)
     return unshare(CLONE_NEWNS | (need_userns ? CLONE_NEWUSER : 0)) < 0 ? neg_errno() : 0;
 }
 
-int ns_probe(bool need_userns)
+int ns_probe(bool need_userns, const char **call)
 {
     int st;
     pid_t pid = fork();
 
+    *call = "fork";
     if (pid < 0)
         return neg_errno();
+    *call = "waitpid";
     if (pid == 0) {
         int ret = enter(need_userns);
         coverage_dump();
@@ -48,6 +50,7 @@ int ns_probe(bool need_userns)
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
             return neg_errno();
+    *call = "unshare";
     if (!WIFEXITED(st))
         return -EIO;
     return -WEXITSTATUS(st);
@@ -187,24 +190,44 @@ static int legacy_tmpfs(const struct ns_spec *spec, int ws)
 
 static int over_tmp(int srcfd, const char *dir)
 {
+    cleanup_fd int target = -1;
     cleanup_fd int clone = open_tree(srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    cleanup_fd int target = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int clone_err = clone < 0 ? neg_errno() : 0; /* before any other call can change errno */
     char what[64];
     int ret;
 
     (void)snprintf(what, sizeof(what), "--private-tmp: cannot mount the workspace over %s", dir);
+    target = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (target < 0)
         return errno == ENOENT ? 0 : failed(what, neg_errno()); /* no /var/tmp: nothing to hide */
-    if (clone < 0 && errno == ENOSYS) {
+    if (clone_err == -ENOSYS) {
         char src[64], dst[64];
         fd_path(srcfd, src, sizeof(src));
         fd_path(target, dst, sizeof(dst));
         return mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ? failed(what, neg_errno()) : 0;
     }
-    if (clone < 0)
-        return failed(what, neg_errno());
+    if (clone_err < 0)
+        return failed(what, clone_err);
     ret = attach(clone, target);
     return ret < 0 ? failed(what, ret) : 0;
+}
+
+/* --cd: start COMMAND in the workspace, ws, by a path that resolves in COMMAND's namespace. With --private-tmp
+ * that is /tmp: a directory fd taken before the mounts would leave COMMAND in the host's view of the path,
+ * which does not resolve there (pwd prints the host path, "ls ." fails). */
+static int change_into(const struct ns_spec *spec, int ws)
+{
+    struct stat want, got;
+
+    if (!spec->private_tmp)
+        return fchdir(ws) < 0 ? failed("cannot change into the workspace", neg_errno()) : 0;
+    if (chdir("/tmp") < 0)
+        return failed("--private-tmp: cannot change into /tmp", neg_errno());
+    if (fstat(ws, &want) < 0 || stat(".", &got) < 0)
+        return failed("--private-tmp: cannot check /tmp", neg_errno());
+    if (want.st_dev != got.st_dev || want.st_ino != got.st_ino)
+        return failed("--private-tmp: /tmp is not the workspace", -ESTALE);
+    return 0;
 }
 
 int ns_setup(const struct ns_spec *spec)
@@ -244,7 +267,5 @@ int ns_setup(const struct ns_spec *spec)
         if ((ret = over_tmp(ws, "/tmp")) < 0 || (ret = over_tmp(ws, "/var/tmp")) < 0)
             return ret;
     }
-    if (spec->cd && fchdir(ws) < 0)
-        return failed("cannot change into the workspace", neg_errno());
-    return 0;
+    return spec->cd ? change_into(spec, ws) : 0;
 }

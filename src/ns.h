@@ -22,8 +22,9 @@ struct ns_spec {
 bool ns_need_userns(void);
 
 /* Check, before anything is created, that a mount namespace (inside a user namespace if need_userns) can be
- * made here: fork a child that tries. 0, or -errno of the unshare(2) that failed. */
-int ns_probe(bool need_userns);
+ * made here: fork a child that tries. 0, or -errno of the call that failed, named in *call ("fork",
+ * "waitpid" or "unshare"): only an unshare(2) failure says anything about namespaces. */
+int ns_probe(bool need_userns, const char **call);
 
 /* One line of advice for an ns_probe() or ns_setup() failure. */
 const char *ns_advice(int err, bool need_userns);

@@ -127,4 +127,49 @@ else
     skip "another user's directory in the workspace's place" "needs root to chown"
 fi
 
+# ---- failures between creating the workspace and running COMMAND: one line, 125, nothing left ----
+inject=${TESTS_BUILDDIR:-$(dirname "$0")}/inject
+failsetenv=${TESTS_BUILDDIR:-$(dirname "$0")}/failsetenv.so
+if ldd "$TMPRUN" >/dev/null 2>&1; then
+    assert_status 125 "setenv fails: 125" env LD_PRELOAD="$failsetenv" ASAN_OPTIONS=verify_asan_link_order=0 \
+        "$TMPRUN" --dir="$base" -- sh -c 'echo ran >"$1"' sh "$SCRATCH/ran"
+    assert_eq "$(cat "$ERR")" "tmprun: cannot set TMPDIR: Cannot allocate memory" "setenv fails: one line naming the variable"
+    assert_eq "$(ls -A "$base")" "" "setenv fails: the workspace was taken back"
+else
+    skip "setenv fails" "a static tmprun ignores LD_PRELOAD"
+fi
+if is_root; then
+    rm -f "$SCRATCH/ran"
+    assert_status 125 "open_tree fails with EPERM under --private-tmp: 125" \
+        "$inject" EPERM:open_tree -- "$TMPRUN" --private-tmp --dir="$base" -- sh -c 'echo ran >"$1"' sh "$SCRATCH/ran"
+    assert_contains "$ERR" "cannot mount the workspace over /tmp: Operation not permitted" \
+        "open_tree fails: the message carries open_tree's own errno"
+    assert_absent "$SCRATCH/ran" "open_tree fails: COMMAND did not run"
+    assert_eq "$(ls -A "$base")" "" "open_tree fails: nothing is left in the base"
+
+    # --private-tmp --cd: COMMAND starts in its /tmp, which is the workspace, by a path that resolves there.
+    assert_status 0 "--private-tmp --cd: exits 0" "$TMPRUN" --private-tmp --cd --dir="$base" -- \
+        sh -c '/bin/pwd; echo here >mark; ls /tmp; ls . >/dev/null && echo listed'
+    assert_eq "$(tr '\n' ' ' <"$OUT")" "/tmp mark listed " "--private-tmp --cd: pwd is /tmp, the workspace, and . lists"
+
+    # -v does not claim a removal that failed.
+    assert_status 125 "-v with a failed cleanup: 125" "$inject" EPERM:unlinkat -- "$TMPRUN" -v --dir="$base" -- \
+        sh -c ': >"$TMPDIR/a"'
+    assert_contains "$ERR" "could not fully remove $base/" "-v with a failed cleanup: says it could not fully remove"
+    assert_not_contains "$ERR" "tmprun: removed $base/" "-v with a failed cleanup: does not say removed"
+    rm -rf "${base:?}"/*
+
+    # --tmpfs blames the call that failed: here fork(2), refused by RLIMIT_NPROC, not user namespaces.
+    setup_user
+    mkdir "$UDIR/nproc"
+    chown "$UNPRIV_UID:$UNPRIV_GID" "$UDIR/nproc"
+    assert_status 125 "--tmpfs with no process to spare: 125" as_user prlimit --nproc=1 "$USER_TMPRUN" --tmpfs \
+        --dir="$UDIR/nproc" true
+    assert_eq "$(cat "$ERR")" "tmprun: --tmpfs: cannot check for namespaces: fork: Resource temporarily unavailable" \
+        "--tmpfs with no process to spare: names fork and its errno"
+    assert_eq "$(ls -A "$UDIR/nproc")" "" "--tmpfs with no process to spare: nothing was created"
+else
+    skip "failures before COMMAND" "needs root (inject, namespaces, a second user)"
+fi
+
 done_testing
