@@ -190,7 +190,11 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
             o->tmpfs = seen_run_only = true;
             if (optarg) {
                 int r = parse_size(optarg, o->tmpfs_size, sizeof(o->tmpfs_size));
-                if (r < 0)
+                if (r == -ERANGE)
+                    ret = usage_error(
+                        "--tmpfs size '%s' out of range (more than 0, at most %lluG, or 1%% to 100%%)", optarg,
+                        PARSE_MAX_SIZE >> 30);
+                else if (r < 0)
                     ret = usage_error("invalid --tmpfs size '%s' (use e.g. 512M, 2G, 50%%)", optarg);
             }
             break;

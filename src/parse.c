@@ -77,41 +77,43 @@ int parse_mode(const char *s, mode_t *mode)
 int parse_size(const char *s, char *out, size_t outlen)
 {
     const char *end = scan_decimal(s, false);
-    unsigned long long v;
+    unsigned long long v, unit = 1;
     char suffix = '\0';
 
-    if (!end)
+    if (!end || (*end != '\0' && end[1] != '\0'))
         return -EINVAL;
-    errno = 0;
-    v = strtoull(s, NULL, 10);
-    if (errno != 0)
-        return -ERANGE;
     switch (*end) {
     case '\0':
         break;
     case '%':
-        if (v == 0 || v > 100)
-            return -ERANGE;
+        suffix = '%';
         break;
     case 'k':
     case 'K':
+        unit = 1ULL << 10;
+        suffix = 'K';
+        break;
     case 'm':
     case 'M':
+        unit = 1ULL << 20;
+        suffix = 'M';
+        break;
     case 'g':
     case 'G':
-        suffix = (char)toupper((unsigned char)*end);
-        if (v > (1ULL << 40))
-            return -ERANGE;
+        unit = 1ULL << 30;
+        suffix = 'G';
         break;
     default:
         return -EINVAL;
     }
-    if (*end != '\0' && end[1] != '\0')
-        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, NULL, 10);
+    if (errno != 0)
+        return -ERANGE;
     if (v == 0)
         return -ERANGE; /* tmpfs takes size=0 as "unlimited": never what a quota means */
-    if (*end == '%')
-        suffix = '%';
+    if (suffix == '%' ? v > 100 : v > PARSE_MAX_SIZE / unit)
+        return -ERANGE;
     if ((size_t)snprintf(out, outlen, "%llu%.1s", v, &suffix) >= outlen)
         return -ERANGE;
     return 0;

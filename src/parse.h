@@ -17,8 +17,15 @@ int parse_duration(const char *s, double *seconds);
 /* An octal mode of one to four digits, at most 07777. 0 or -EINVAL. */
 int parse_mode(const char *s, mode_t *mode);
 
+/* Largest tmpfs size accepted, in bytes: 2^63 (8 EiB). The kernel parses size= into 64 bits and rounds it up
+ * to whole pages (mm/shmem.c: DIV_ROUND_UP(size, PAGE_SIZE)); 2^64 bytes (17179869184G) wraps to 0, and so
+ * does anything within a page of 2^64 (18446744073709551615), and a size of 0 pages means "no limit". 2^63
+ * leaves room for any page size and is far above any memory a machine has. */
+#define PARSE_MAX_SIZE (1ULL << 63)
+
 /* A tmpfs size: digits with an optional k/K, m/M, g/G suffix (powers of 1024) or a percentage "50%". The
- * canonical tmpfs option value is written to out ("512M", "50%"). 0, -EINVAL or -ERANGE. */
+ * canonical tmpfs option value is written to out ("512M", "50%"). 0, -EINVAL (not a size) or -ERANGE (0,
+ * above 100%, above PARSE_MAX_SIZE bytes, or too long for out). */
 int parse_size(const char *s, char *out, size_t outlen);
 
 /* A portable environment variable name: [A-Za-z_][A-Za-z0-9_]*. */

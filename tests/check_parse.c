@@ -92,6 +92,26 @@ START_TEST(size_values)
 }
 END_TEST
 
+/* tmpfs rounds SIZE up to pages in 64 bits: 2^64 bytes (17179869184G) wraps to 0, and so does anything
+ * within a page of it (18446744073709551615), and 0 is "no limit". The cap is 2^63 bytes in every unit. */
+START_TEST(size_limit)
+{
+    static const char *const fits[] = {"9223372036854775808", "9007199254740992K", "8796093022208M",
+                                       "8589934592G", "8589934592g"};
+    static const char *const too_big[] = {
+        "17179869184G",         "18446744073709551615", "18446744073709551616",
+        "18446744073709547520", "9223372036854775809",  "9007199254740993k",
+        "8796093022209M",       "8589934593G",          "1099511627776G"};
+    char out[32];
+
+    for (size_t i = 0; i < sizeof(fits) / sizeof(fits[0]); i++)
+        ck_assert_msg(parse_size(fits[i], out, sizeof(out)) == 0, "refused '%s'", fits[i]);
+    ck_assert_str_eq(out, "8589934592G");
+    for (size_t i = 0; i < sizeof(too_big) / sizeof(too_big[0]); i++)
+        ck_assert_msg(parse_size(too_big[i], out, sizeof(out)) == -ERANGE, "accepted '%s'", too_big[i]);
+}
+END_TEST
+
 START_TEST(env_names)
 {
     ck_assert(valid_env_name("FOO"));
@@ -197,6 +217,7 @@ static Suite *parse_suite(void)
     tcase_add_test(tc, duration_rejects);
     tcase_add_test(tc, mode_octal);
     tcase_add_test(tc, size_values);
+    tcase_add_test(tc, size_limit);
     tcase_add_test(tc, env_names);
     suite_add_tcase(s, tc);
     tc = tcase_create("opts");

@@ -130,7 +130,8 @@ static void check_mode(const char *s)
     }
 }
 
-/* ---- parse_size: digits, then an optional k/K/m/M/g/G or %; never 0; the canonical form is written ---- */
+/* ---- parse_size: digits, then an optional k/K/m/M/g/G or %; never 0, never above 2^63 bytes; the canonical
+ * form is written ---- */
 
 static void check_size_len(const char *s, size_t outlen)
 {
@@ -162,8 +163,12 @@ static void check_size_len(const char *s, size_t outlen)
         ok = false;
     if (ok && suffix == '%' && v > 100)
         ok = false;
-    if (ok && suffix != '\0' && suffix != '%' && v > (1ULL << 40))
-        ok = false;
+    if (ok && suffix != '%') {
+        /* In bytes, computed in 128 bits: at most PARSE_MAX_SIZE (2^63). */
+        unsigned shift = suffix == 'K' ? 10 : suffix == 'M' ? 20 : suffix == 'G' ? 30 : 0;
+        if (((unsigned __int128)v << shift) > ((unsigned __int128)1 << 63))
+            ok = false;
+    }
     if (ok) {
         (void)snprintf(want, sizeof(want), "%llu%.1s", v, &suffix);
         if (strlen(want) >= outlen)

@@ -1,0 +1,37 @@
+#!/bin/sh
+# tmprun end to end: usage errors. Each one is a single line on stderr naming what is wrong, status 125,
+# nothing on stdout, and nothing created in the base directory (nor any COMMAND run).
+: "${TESTS_SRCDIR:=$(dirname "$0")}"
+# shellcheck source=lib.sh
+. "$TESTS_SRCDIR/lib.sh"
+
+base=$SCRATCH/base
+mkdir "$base"
+ran=$SCRATCH/ran
+
+# refused DESC TEXT [OPTION]...: tmprun --dir=$base OPTION... touch $ran is a usage error whose one line on
+# stderr contains TEXT.
+refused() {
+    _d=$1
+    _text=$2
+    shift 2
+    rm -f "$ran"
+    assert_status 125 "$_d: status 125" "$TMPRUN" --dir="$base" "$@" touch "$ran"
+    assert_eq "$(wc -l <"$ERR")" 1 "$_d: one line on stderr"
+    assert_contains "$ERR" "$_text" "$_d: stderr says '$_text'"
+    assert_match "$ERR" "^tmprun: .* \\(see 'tmprun --help'\\)\$" "$_d: the line is 'tmprun: ... (see --help)'"
+    assert_eq "$(cat "$OUT")" "" "$_d: nothing on stdout"
+    assert_absent "$ran" "$_d: COMMAND did not run"
+    assert_eq "$(ls -A "$base")" "" "$_d: nothing created in the base directory"
+}
+
+# --- --tmpfs=SIZE: tmpfs rounds the size up to pages in 64 bits, and a size that wraps to 0 is no limit ---
+refused "--tmpfs=17179869184G (2^64 bytes)" "--tmpfs size '17179869184G' out of range" --tmpfs=17179869184G
+refused "--tmpfs=18446744073709551615 (wraps when rounded to pages)" "out of range" --tmpfs=18446744073709551615
+refused "--tmpfs=18446744073709551616 (above 64 bits)" "out of range" --tmpfs=18446744073709551616
+refused "--tmpfs=8589934593G (above 2^63 bytes)" "out of range (more than 0, at most 8589934592G" --tmpfs=8589934593G
+refused "--tmpfs=0 (no limit to tmpfs)" "--tmpfs size '0' out of range" --tmpfs=0
+refused "--tmpfs=101%" "out of range" --tmpfs=101%
+refused "--tmpfs=1T (unknown unit)" "invalid --tmpfs size '1T'" --tmpfs=1T
+
+done_testing
