@@ -6,8 +6,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Longest duration accepted: 100 years, far beyond any sane --grace or --older-than, small enough for a
- * timespec. */
+/* Longest duration accepted: 100 years (tmprun(1) documents it), far beyond any sane --grace or --older-than,
+ * exact in a double and small enough to add to any clock reading in a 64-bit time_t. It does not fit a
+ * 32-bit time_t nor, in milliseconds, an int: callers turning it into a deadline or a poll(2) timeout
+ * saturate. */
 #define PARSE_MAX_SECONDS (100.0 * 365 * 86400)
 
 /* "30", "1.5", "30s", "5m", "2h", "1d": a non-negative decimal number with an optional unit (default

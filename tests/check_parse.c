@@ -52,6 +52,25 @@ START_TEST(duration_rejects)
 }
 END_TEST
 
+/* The documented maximum (tmprun(1): "durations above 100 years are usage errors"), in every unit. */
+START_TEST(duration_limit)
+{
+    static const char *const fits[] = {"3153600000", "3153600000s", "52560000m",
+                                       "876000h",    "36500d",      "36499.5d"};
+    static const char *const too_big[] = {"3153600001", "3153600000.5", "52560001m",
+                                          "876001h",    "36501d",       "36500.001d"};
+    double s;
+
+    ck_assert(PARSE_MAX_SECONDS == 3153600000.0);
+    for (size_t i = 0; i < sizeof(fits) / sizeof(fits[0]); i++) {
+        ck_assert_msg(parse_duration(fits[i], &s) == 0, "refused '%s'", fits[i]);
+        ck_assert(s > 3.15e9 && s <= PARSE_MAX_SECONDS);
+    }
+    for (size_t i = 0; i < sizeof(too_big) / sizeof(too_big[0]); i++)
+        ck_assert_msg(parse_duration(too_big[i], &s) == -ERANGE, "accepted '%s'", too_big[i]);
+}
+END_TEST
+
 START_TEST(mode_octal)
 {
     mode_t m;
@@ -215,6 +234,7 @@ static Suite *parse_suite(void)
 
     tcase_add_test(tc, duration_units);
     tcase_add_test(tc, duration_rejects);
+    tcase_add_test(tc, duration_limit);
     tcase_add_test(tc, mode_octal);
     tcase_add_test(tc, size_values);
     tcase_add_test(tc, size_limit);

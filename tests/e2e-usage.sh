@@ -9,14 +9,19 @@ base=$SCRATCH/base
 mkdir "$base"
 ran=$SCRATCH/ran
 
-# refused DESC TEXT [OPTION]...: tmprun --dir=$base OPTION... touch $ran is a usage error whose one line on
-# stderr contains TEXT.
+# refused DESC TEXT [OPTION]...: tmprun --dir=$base OPTION... touch $ran (without the COMMAND when the first
+# OPTION is --gc) is a usage error whose one line on stderr contains TEXT.
 refused() {
     _d=$1
     _text=$2
     shift 2
     rm -f "$ran"
-    assert_status 125 "$_d: status 125" "$TMPRUN" --dir="$base" "$@" touch "$ran"
+    if [ "$1" = --gc ]; then
+        set -- "$@"
+    else
+        set -- "$@" touch "$ran"
+    fi
+    assert_status 125 "$_d: status 125" "$TMPRUN" --dir="$base" "$@"
     assert_eq "$(wc -l <"$ERR")" 1 "$_d: one line on stderr"
     assert_contains "$ERR" "$_text" "$_d: stderr says '$_text'"
     assert_match "$ERR" "^tmprun: .* \\(see 'tmprun --help'\\)\$" "$_d: the line is 'tmprun: ... (see --help)'"
@@ -33,5 +38,12 @@ refused "--tmpfs=8589934593G (above 2^63 bytes)" "out of range (more than 0, at 
 refused "--tmpfs=0 (no limit to tmpfs)" "--tmpfs size '0' out of range" --tmpfs=0
 refused "--tmpfs=101%" "out of range" --tmpfs=101%
 refused "--tmpfs=1T (unknown unit)" "invalid --tmpfs size '1T'" --tmpfs=1T
+
+# --- durations: at most 100 years (the parser's documented maximum) ---
+refused "--grace=36501d" "duration too large for --grace" --grace=36501d
+refused "--grace=5w (unknown unit)" "invalid duration '5w'" --grace=5w
+refused "--grace=-1" "invalid duration '-1'" --grace=-1
+refused "--gc --older-than=36501d" "duration too large for --older-than" --gc --older-than=36501d
+refused "--gc --older-than=1e3" "invalid duration '1e3'" --gc --older-than=1e3
 
 done_testing
