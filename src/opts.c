@@ -129,9 +129,13 @@ static int duration_arg(const char *opt, const char *arg, double *out)
 static int add_export(struct tmprun_opts *o, const char *name)
 {
     const char **n;
+    const char *why;
 
     if (!valid_env_name(name))
         return usage_error("invalid variable name for --export: '%s'", name);
+    why = parse_export_refused(name);
+    if (why)
+        return usage_error("--export=%s refused: %s", name, why);
     n = realloc(o->exports, (o->nexports + 1) * sizeof(*n));
     if (!n)
         return usage_error("%s", "out of memory");

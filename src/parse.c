@@ -128,3 +128,38 @@ bool valid_env_name(const char *s)
             return false;
     return true;
 }
+
+/* The names refused are those that the dynamic loader, libc or a shell reads, in every program or every
+ * shell, as a place to load code from, as code, or as shell settings. A directory's path is never what they
+ * mean: PATH would make every exec fail (127, COMMAND's included), LD_PRELOAD prints a loader error in every
+ * process, and LD_LIBRARY_PATH, LD_AUDIT and GCONV_PATH (the vector of CVE-2021-4034) make every program load
+ * whatever was planted in the workspace. ENV and BASH_ENV name a file every (interactive) shell sources; IFS,
+ * SHELLOPTS, BASHOPTS, PS4 and PROMPT_COMMAND are parsed or run as shell code, and a --prefix may hold "$(".
+ * Allowed: HOME and the other temporary-directory names (TEMP, TMP, GOTMPDIR...), which are the point of
+ * --export; data paths (LOCPATH, TZDIR, NLSPATH), which fail without running anything; one program's search
+ * paths (PYTHONPATH, PERL5LIB...), which a caller may mean; and TMPDIR and WORKDIR, which already hold the
+ * same path, so repeating them changes nothing. */
+const char *parse_export_refused(const char *name)
+{
+    static const struct {
+        const char *name;
+        const char *why;
+    } refused[] = {
+        {"PATH", "commands would be looked up in the workspace alone"},
+        {"GCONV_PATH", "libc would load code from the workspace"},
+        {"ENV", "shells would source the workspace"},
+        {"BASH_ENV", "shells would source the workspace"},
+        {"IFS", "shells read it as syntax"},
+        {"SHELLOPTS", "shells read it as settings"},
+        {"BASHOPTS", "shells read it as settings"},
+        {"PS4", "shells expand it as code"},
+        {"PROMPT_COMMAND", "shells run it as a command"},
+    };
+
+    if (strncmp(name, "LD_", 3) == 0)
+        return "the dynamic loader reads LD_* variables in every program";
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (strcmp(name, refused[i].name) == 0)
+            return refused[i].why;
+    return NULL;
+}

@@ -33,4 +33,8 @@ int parse_size(const char *s, char *out, size_t outlen);
 /* A portable environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
 bool valid_env_name(const char *s);
 
+/* Why --export=NAME must not set NAME to the workspace's path, as a phrase ("commands would be looked up in
+ * the workspace alone"); NULL if it may. NAME is a valid_env_name(). */
+const char *parse_export_refused(const char *name);
+
 #endif

@@ -142,6 +142,21 @@ START_TEST(env_names)
 }
 END_TEST
 
+START_TEST(export_refused)
+{
+    static const char *const refused[] = {
+        "PATH",     "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "LD_", "GCONV_PATH",    "ENV",
+        "BASH_ENV", "IFS",        "SHELLOPTS",       "BASHOPTS", "PS4", "PROMPT_COMMAND"};
+    static const char *const allowed[] = {"HOME", "TMPDIR",  "WORKDIR", "TEMP",   "TMP",        "GOTMPDIR",
+                                          "LD",   "LDFLAGS", "PATHS",   "MYPATH", "ld_preload", "PYTHONPATH"};
+
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        ck_assert_msg(parse_export_refused(refused[i]) != NULL, "allowed %s", refused[i]);
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+        ck_assert_msg(parse_export_refused(allowed[i]) == NULL, "refused %s", allowed[i]);
+}
+END_TEST
+
 /* getopt_long wants a mutable argv: copy the literals into one that lives until the next call. */
 static char *argv_copy[16];
 
@@ -201,6 +216,8 @@ START_TEST(opts_usage_errors)
     const char *const gc_keep[] = {"tmprun", "--gc", "--keep", NULL};
     const char *const dry_alone[] = {"tmprun", "--dry-run", "true", NULL};
     const char *const missing_arg[] = {"tmprun", "--dir", NULL};
+    const char *const export_path[] = {"tmprun", "--export=HOME", "--export=PATH", "true", NULL};
+    const char *const export_ld[] = {"tmprun", "--export", "LD_PRELOAD", "true", NULL};
     struct tmprun_opts o;
 
     ck_assert_int_eq(parse(&o, no_cmd), -EINVAL);
@@ -211,6 +228,21 @@ START_TEST(opts_usage_errors)
     ck_assert_int_eq(parse(&o, gc_keep), -EINVAL);
     ck_assert_int_eq(parse(&o, dry_alone), -EINVAL);
     ck_assert_int_eq(parse(&o, missing_arg), -EINVAL);
+    ck_assert_int_eq(parse(&o, export_path), -EINVAL);
+    ck_assert_int_eq(parse(&o, export_ld), -EINVAL);
+}
+END_TEST
+
+/* HOME is a reason for --export; TMPDIR and WORKDIR repeat what is set anyway. */
+START_TEST(opts_export_allowed)
+{
+    const char *const argv[] = {"tmprun", "--export=HOME", "--export=TMPDIR", "--export=WORKDIR", "true", NULL};
+    struct tmprun_opts o;
+
+    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
+    ck_assert_uint_eq(o.nexports, 3);
+    ck_assert_str_eq(o.exports[0], "HOME");
+    opts_free(&o);
 }
 END_TEST
 
@@ -239,11 +271,13 @@ static Suite *parse_suite(void)
     tcase_add_test(tc, size_values);
     tcase_add_test(tc, size_limit);
     tcase_add_test(tc, env_names);
+    tcase_add_test(tc, export_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("opts");
     tcase_add_test(tc, opts_command_owns_later_options);
     tcase_add_test(tc, opts_defaults_and_values);
     tcase_add_test(tc, opts_usage_errors);
+    tcase_add_test(tc, opts_export_allowed);
     tcase_add_test(tc, opts_gc);
     suite_add_tcase(s, tc);
     return s;

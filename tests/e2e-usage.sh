@@ -46,4 +46,21 @@ refused "--grace=-1" "invalid duration '-1'" --grace=-1
 refused "--gc --older-than=36501d" "duration too large for --older-than" --gc --older-than=36501d
 refused "--gc --older-than=1e3" "invalid duration '1e3'" --gc --older-than=1e3
 
+# --- --export=NAME: not the names the loader, libc or shells read in every program ---
+refused "--export=PATH (every exec would fail)" "--export=PATH refused: commands would be looked up" --export=PATH
+refused "--export=LD_PRELOAD" "--export=LD_PRELOAD refused: the dynamic loader" --export=LD_PRELOAD
+refused "--export=LD_LIBRARY_PATH" "--export=LD_LIBRARY_PATH refused" --export LD_LIBRARY_PATH
+refused "--export=BASH_ENV" "--export=BASH_ENV refused: shells would source" --export=BASH_ENV
+refused "--export=IFS" "--export=IFS refused" --export=HOME --export=IFS
+refused "--export=1bad" "invalid variable name for --export: '1bad'" --export=1bad
+refused "--export= (empty)" "invalid variable name for --export: ''" --export=
+
+# What stays allowed: HOME (the point of --export for some programs), TMPDIR and WORKDIR (no-ops).
+# shellcheck disable=SC2016 # expanded by COMMAND's shell
+assert_status 0 "--export=HOME --export=TMPDIR --export=WORKDIR: runs" \
+    "$TMPRUN" --dir="$base" --export=HOME --export=TMPDIR --export=WORKDIR sh -c 'echo "$HOME $WORKDIR"' sh
+assert_match "$OUT" "^$base/tmprun\.[A-Za-z0-9]{10} $base/tmprun\.[A-Za-z0-9]{10}\$" \
+    "--export=HOME: HOME is the workspace, as WORKDIR"
+assert_eq "$(ls -A "$base")" "" "--export=HOME: the workspace is removed"
+
 done_testing

@@ -206,6 +206,9 @@ static void check_env_name(const char *s)
         if (!(is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_'))
             want = false;
     CHECK(valid_env_name(s) == want);
+    /* The two names --export must always refuse (parse.h): every exec fails, every program loads the rest. */
+    if (strcmp(s, "PATH") == 0 || strncmp(s, "LD_", 3) == 0)
+        CHECK(parse_export_refused(s) != NULL);
 }
 
 static void check_values(const char *s)
@@ -245,6 +248,7 @@ static void check_opts(int argc, char **argv, int ret, const struct tmprun_opts 
     for (size_t i = 0; i < o->nexports; i++) {
         CHECK(o->exports[i] != NULL);
         CHECK(valid_env_name(o->exports[i]));
+        CHECK(parse_export_refused(o->exports[i]) == NULL);
     }
     if (o->prefix)
         CHECK(strchr(o->prefix, '/') == NULL);
