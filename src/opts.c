@@ -275,6 +275,13 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
             ret = usage_error("--gc takes no COMMAND (got '%s')", argv[optind]);
             goto fail;
         }
+        /* Without a prefix, a workspace name is any 10 letters and digits (plus the suffix): hsperfdata, a
+         * JVM's directory in /tmp, is one. Those are not ours to remove. */
+        if (o->prefix && o->prefix[0] == '\0') {
+            ret = usage_error(
+                "%s", "--gc needs a non-empty --prefix (any name of 10 letters and digits would match)");
+            goto fail;
+        }
         return OPTS_RUN;
     }
     if (seen_gc_only) {

@@ -216,6 +216,7 @@ START_TEST(opts_usage_errors)
     const char *const gc_keep[] = {"tmprun", "--gc", "--keep", NULL};
     const char *const dry_alone[] = {"tmprun", "--dry-run", "true", NULL};
     const char *const missing_arg[] = {"tmprun", "--dir", NULL};
+    const char *const gc_empty_prefix[] = {"tmprun", "--gc", "--prefix=", "--suffix=.d", NULL};
     const char *const export_path[] = {"tmprun", "--export=HOME", "--export=PATH", "true", NULL};
     const char *const export_ld[] = {"tmprun", "--export", "LD_PRELOAD", "true", NULL};
     struct tmprun_opts o;
@@ -228,6 +229,7 @@ START_TEST(opts_usage_errors)
     ck_assert_int_eq(parse(&o, gc_keep), -EINVAL);
     ck_assert_int_eq(parse(&o, dry_alone), -EINVAL);
     ck_assert_int_eq(parse(&o, missing_arg), -EINVAL);
+    ck_assert_int_eq(parse(&o, gc_empty_prefix), -EINVAL);
     ck_assert_int_eq(parse(&o, export_path), -EINVAL);
     ck_assert_int_eq(parse(&o, export_ld), -EINVAL);
 }
@@ -259,6 +261,18 @@ START_TEST(opts_gc)
 }
 END_TEST
 
+/* A run may use an empty prefix; only --gc needs one, to tell its workspaces from other names. */
+START_TEST(opts_empty_prefix_runs)
+{
+    const char *const argv[] = {"tmprun", "--prefix=", "true", NULL};
+    struct tmprun_opts o;
+
+    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
+    ck_assert_str_eq(o.prefix, "");
+    opts_free(&o);
+}
+END_TEST
+
 static Suite *parse_suite(void)
 {
     Suite *s = suite_create("parse");
@@ -279,6 +293,7 @@ static Suite *parse_suite(void)
     tcase_add_test(tc, opts_usage_errors);
     tcase_add_test(tc, opts_export_allowed);
     tcase_add_test(tc, opts_gc);
+    tcase_add_test(tc, opts_empty_prefix_runs);
     suite_add_tcase(s, tc);
     return s;
 }

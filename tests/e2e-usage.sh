@@ -63,4 +63,12 @@ assert_match "$OUT" "^$base/tmprun\.[A-Za-z0-9]{10} $base/tmprun\.[A-Za-z0-9]{10
     "--export=HOME: HOME is the workspace, as WORKDIR"
 assert_eq "$(ls -A "$base")" "" "--export=HOME: the workspace is removed"
 
+# --- --gc --prefix= would take any name of 10 letters and digits (hsperfdata, a JVM's) for a workspace ---
+refused "--gc --prefix=" "--gc needs a non-empty --prefix" --gc --prefix= --older-than=0
+gcbase=$SCRATCH/gcbase
+mkdir "$gcbase" "$gcbase/hsperfdata"
+assert_status 125 "--gc --prefix= on a base holding hsperfdata: status 125" \
+    "$TMPRUN" --gc --dir="$gcbase" --prefix= --older-than=0
+assert_exists "$gcbase/hsperfdata" "--gc --prefix=: hsperfdata is left alone"
+
 done_testing

@@ -258,6 +258,7 @@ static void check_opts(int argc, char **argv, int ret, const struct tmprun_opts 
         CHECK(o->user[0] != '\0' && o->user[0] != ':');
     if (o->gc) {
         CHECK(o->argv == NULL);
+        CHECK(o->prefix == NULL || o->prefix[0] != '\0');
         CHECK(!o->cd && !o->keep && !o->keep_on_failure && !o->ignore_cleanup_errors && !o->tmpfs &&
               !o->private_tmp && !o->user && !o->drop_caps && !o->no_new_privs && o->nexports == 0);
     } else {
