@@ -129,6 +129,46 @@ bool valid_env_name(const char *s)
     return true;
 }
 
+bool parse_printable_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned long cp;
+        int more;
+
+        if (*p < 0x80) {
+            if (*p < 0x20 || *p == 0x7f)
+                return false;
+            p++;
+            continue;
+        }
+        if (*p >= 0xc2 && *p <= 0xdf) {
+            more = 1;
+            cp = *p & 0x1fU;
+        } else if (*p >= 0xe0 && *p <= 0xef) {
+            more = 2;
+            cp = *p & 0x0fU;
+        } else if (*p >= 0xf0 && *p <= 0xf4) {
+            more = 3;
+            cp = *p & 0x07U;
+        } else {
+            return false; /* a continuation byte, C0/C1 (always overlong) or F5..FF (above U+10FFFF) */
+        }
+        /* A NUL is not a continuation byte: the scan stops at the end of the string. */
+        for (int i = 1; i <= more; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3fU);
+        }
+        if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+            return false;
+        p += more + 1;
+    }
+    return true;
+}
+
 /* The names refused are those that the dynamic loader, libc or a shell reads, in every program or every
  * shell, as a place to load code from, as code, or as shell settings. A directory's path is never what they
  * mean: PATH would make every exec fail (127, COMMAND's included), LD_PRELOAD prints a loader error in every

@@ -142,6 +142,43 @@ START_TEST(env_names)
 }
 END_TEST
 
+START_TEST(printable_utf8)
+{
+    static const char *const good[] = {"",
+                                       "tmprun.",
+                                       "a b~",
+                                       "\xc2\xa0",
+                                       "\xc3\xa9t\xc3\xa9",
+                                       "\xe6\x97\xa5",
+                                       "\xef\xbf\xbd",
+                                       "\xf0\x9f\x98\x80",
+                                       "\xf4\x8f\xbf\xbf"};
+    static const char *const bad[] = {"a\nb",
+                                      "\t",
+                                      "\033[31m",
+                                      "\x7f",
+                                      "\xc2\x80",
+                                      "\xc2\x9b",
+                                      "\xc2\x9f",
+                                      "\x80",
+                                      "\xc0\xaf",
+                                      "\xc1\xbf",
+                                      "\xe0\x80\xaf",
+                                      "\xf0\x80\x80\xaf",
+                                      "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80",
+                                      "\xf5\x80\x80\x80",
+                                      "\xff",
+                                      "\xe6\x97",
+                                      "\xc3"};
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        ck_assert_msg(parse_printable_utf8(good[i]), "refused good[%zu]", i);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(!parse_printable_utf8(bad[i]), "accepted bad[%zu]", i);
+}
+END_TEST
+
 START_TEST(export_refused)
 {
     static const char *const refused[] = {
@@ -216,6 +253,11 @@ START_TEST(opts_usage_errors)
     const char *const gc_keep[] = {"tmprun", "--gc", "--keep", NULL};
     const char *const dry_alone[] = {"tmprun", "--dry-run", "true", NULL};
     const char *const missing_arg[] = {"tmprun", "--dir", NULL};
+    const char *const empty_dir[] = {"tmprun", "--dir=", "true", NULL};
+    const char *const newline_prefix[] = {"tmprun", "--prefix=a\nb", "true", NULL};
+    const char *const escape_suffix[] = {"tmprun", "--suffix=\033[2J", "true", NULL};
+    const char *const cd_arg[] = {"tmprun", "--cd=x", "true", NULL};
+    const char *const ambiguous[] = {"tmprun", "--k", "true", NULL};
     const char *const gc_empty_prefix[] = {"tmprun", "--gc", "--prefix=", "--suffix=.d", NULL};
     const char *const export_path[] = {"tmprun", "--export=HOME", "--export=PATH", "true", NULL};
     const char *const export_ld[] = {"tmprun", "--export", "LD_PRELOAD", "true", NULL};
@@ -229,6 +271,11 @@ START_TEST(opts_usage_errors)
     ck_assert_int_eq(parse(&o, gc_keep), -EINVAL);
     ck_assert_int_eq(parse(&o, dry_alone), -EINVAL);
     ck_assert_int_eq(parse(&o, missing_arg), -EINVAL);
+    ck_assert_int_eq(parse(&o, empty_dir), -EINVAL);
+    ck_assert_int_eq(parse(&o, newline_prefix), -EINVAL);
+    ck_assert_int_eq(parse(&o, escape_suffix), -EINVAL);
+    ck_assert_int_eq(parse(&o, cd_arg), -EINVAL);
+    ck_assert_int_eq(parse(&o, ambiguous), -EINVAL);
     ck_assert_int_eq(parse(&o, gc_empty_prefix), -EINVAL);
     ck_assert_int_eq(parse(&o, export_path), -EINVAL);
     ck_assert_int_eq(parse(&o, export_ld), -EINVAL);
@@ -286,6 +333,7 @@ static Suite *parse_suite(void)
     tcase_add_test(tc, size_limit);
     tcase_add_test(tc, env_names);
     tcase_add_test(tc, export_refused);
+    tcase_add_test(tc, printable_utf8);
     suite_add_tcase(s, tc);
     tc = tcase_create("opts");
     tcase_add_test(tc, opts_command_owns_later_options);

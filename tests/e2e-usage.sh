@@ -16,9 +16,7 @@ refused() {
     _text=$2
     shift 2
     rm -f "$ran"
-    if [ "$1" = --gc ]; then
-        set -- "$@"
-    else
+    if [ "$1" != --gc ]; then
         set -- "$@" touch "$ran"
     fi
     assert_status 125 "$_d: status 125" "$TMPRUN" --dir="$base" "$@"
@@ -70,5 +68,42 @@ mkdir "$gcbase" "$gcbase/hsperfdata"
 assert_status 125 "--gc --prefix= on a base holding hsperfdata: status 125" \
     "$TMPRUN" --gc --dir="$gcbase" --prefix= --older-than=0
 assert_exists "$gcbase/hsperfdata" "--gc --prefix=: hsperfdata is left alone"
+
+# --- options getopt rejects: the message getopt itself would print, on one line ---
+refused "--bogus" "unrecognized option '--bogus'" --bogus
+refused "-x" "invalid option '-x'" -x
+refused "-kx (unknown in a cluster)" "invalid option '-x'" -kx
+refused "--k (ambiguous)" "option '--k' is ambiguous; possibilities: '--keep' '--keep-on-failure'" --k
+refused "--d= (ambiguous, with a value)" "option '--d' is ambiguous; possibilities: '--dir' '--dry-run' '--drop-caps'" \
+    --d=
+refused "--cd=x (no argument taken)" "option '--cd' doesn't allow an argument" --cd=x
+refused "--keep=1 (no argument taken)" "option '--keep' doesn't allow an argument" --keep=1
+refused "--verb=2 (abbreviated, no argument taken)" "option '--verbose' doesn't allow an argument" --verb=2
+assert_status 125 "--dir at the end: status 125" "$TMPRUN" --dir
+assert_contains "$ERR" "option '--dir' requires an argument" "--dir at the end: stderr names --dir"
+assert_status 125 "--di (abbreviated) at the end: status 125" "$TMPRUN" --di
+assert_contains "$ERR" "option '--dir' requires an argument" "--di at the end: stderr names --dir in full"
+assert_status 125 "-vd at the end: status 125" "$TMPRUN" -vd
+assert_contains "$ERR" "option '-d' requires an argument" "-vd at the end: stderr names -d"
+nl='
+'
+refused "an unknown option holding a newline" "unrecognized option '--a?b'" "--a${nl}b"
+refused "--tmpfs= holding an escape" "invalid --tmpfs size '1?[2J'" "--tmpfs=1$(printf '\033')[2J"
+
+# --- --dir, --prefix, --suffix: what ends up in TMPDIR and in --gc's output ---
+refused "--dir= (empty)" "--dir needs a directory" --dir=
+refused "-d '' (empty)" "--dir needs a directory" -d ''
+refused "--prefix holding a newline" "--prefix must be printable UTF-8" "--prefix=a${nl}b"
+refused "--suffix holding a tab" "--suffix must be printable UTF-8" "--suffix=.$(printf '\t')x"
+refused "--prefix holding an escape" "--prefix must be printable UTF-8" "--prefix=$(printf '\033')[31m"
+refused "--prefix holding DEL" "--prefix must be printable UTF-8" "--prefix=a$(printf '\177')"
+refused "--prefix holding a C1 control (U+009B)" "--prefix must be printable UTF-8" "--prefix=$(printf '\302\233')"
+refused "--suffix holding invalid UTF-8" "--suffix must be printable UTF-8" "--suffix=$(printf '\377')"
+refused "--gc --prefix holding a newline" "--prefix must be printable UTF-8" --gc "--prefix=a${nl}b"
+refused "--prefix holding a /" "must not contain '/'" --prefix=a/b
+refused "a 300-byte --prefix" "longer than NAME_MAX" --prefix="$(printf '%0300d' 0)"
+assert_status 0 "a UTF-8 --prefix and --suffix: runs" "$TMPRUN" --dir="$base" --prefix=été- --suffix=.日本 \
+    sh -c 'basename "$TMPDIR"'
+assert_match "$OUT" '^été-[A-Za-z0-9]{10}\.日本$' "a UTF-8 --prefix and --suffix: the name holds them"
 
 done_testing

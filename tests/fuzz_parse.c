@@ -11,12 +11,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "opts.h"
 #include "parse.h"
@@ -33,6 +35,7 @@
     } while (0)
 
 static FILE *real_stderr;
+static bool have_utf8_locale; /* for the reference of parse_printable_utf8(): glibc's own UTF-8 decoder */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -53,6 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     stdout = null;
     stderr = null;
+    have_utf8_locale = setlocale(LC_CTYPE, "C.UTF-8") != NULL;
     return 0;
 }
 
@@ -211,12 +215,41 @@ static void check_env_name(const char *s)
         CHECK(parse_export_refused(s) != NULL);
 }
 
+/* ---- parse_printable_utf8: what mbrtowc() decodes in a UTF-8 locale, up to U+10FFFF, no Cc character ---- */
+
+static void check_printable_utf8(const char *s)
+{
+    mbstate_t st;
+    const char *p = s;
+    size_t left = strlen(s);
+    bool want = true;
+
+    if (!have_utf8_locale)
+        return;
+    memset(&st, 0, sizeof(st));
+    while (want && left > 0) {
+        wchar_t w;
+        size_t n = mbrtowc(&w, p, left, &st);
+        unsigned long cp = (unsigned long)w;
+        /* glibc decodes F4 90 80 80 and above (beyond Unicode) as code points: RFC 3629 does not. */
+        if (n == (size_t)-1 || n == (size_t)-2 || n == 0 || cp > 0x10ffff || cp < 0x20 ||
+            (cp >= 0x7f && cp < 0xa0)) {
+            want = false;
+        } else {
+            p += n;
+            left -= n;
+        }
+    }
+    CHECK(parse_printable_utf8(s) == want);
+}
+
 static void check_values(const char *s)
 {
     check_duration(s);
     check_mode(s);
     check_size(s);
     check_env_name(s);
+    check_printable_utf8(s);
 }
 
 /* ---- opts_parse ---- */
@@ -250,10 +283,12 @@ static void check_opts(int argc, char **argv, int ret, const struct tmprun_opts 
         CHECK(valid_env_name(o->exports[i]));
         CHECK(parse_export_refused(o->exports[i]) == NULL);
     }
+    if (o->dir)
+        CHECK(o->dir[0] != '\0');
     if (o->prefix)
-        CHECK(strchr(o->prefix, '/') == NULL);
+        CHECK(strchr(o->prefix, '/') == NULL && parse_printable_utf8(o->prefix));
     if (o->suffix)
-        CHECK(strchr(o->suffix, '/') == NULL);
+        CHECK(strchr(o->suffix, '/') == NULL && parse_printable_utf8(o->suffix));
     if (o->user)
         CHECK(o->user[0] != '\0' && o->user[0] != ':');
     if (o->gc) {
