@@ -9,23 +9,33 @@ base=$SCRATCH/base
 mkdir "$base"
 ran=$SCRATCH/ran
 
-# refused DESC TEXT [OPTION]...: tmprun --dir=$base OPTION... touch $ran (without the COMMAND when the first
-# OPTION is --gc) is a usage error whose one line on stderr contains TEXT.
-refused() {
+# refused_as DESC TEXT ARG...: tmprun ARG... is a usage error: status 125, one line on stderr of the form
+# "tmprun: ... (see 'tmprun --help')" containing TEXT, nothing on stdout, COMMAND ($ran) not run, nothing in
+# the base directory.
+refused_as() {
     _d=$1
     _text=$2
     shift 2
     rm -f "$ran"
-    if [ "$1" != --gc ]; then
-        set -- "$@" touch "$ran"
-    fi
-    assert_status 125 "$_d: status 125" "$TMPRUN" --dir="$base" "$@"
+    assert_status 125 "$_d: status 125" "$TMPRUN" "$@"
     assert_eq "$(wc -l <"$ERR")" 1 "$_d: one line on stderr"
     assert_contains "$ERR" "$_text" "$_d: stderr says '$_text'"
     assert_match "$ERR" "^tmprun: .* \\(see 'tmprun --help'\\)\$" "$_d: the line is 'tmprun: ... (see --help)'"
     assert_eq "$(cat "$OUT")" "" "$_d: nothing on stdout"
     assert_absent "$ran" "$_d: COMMAND did not run"
     assert_eq "$(ls -A "$base")" "" "$_d: nothing created in the base directory"
+}
+
+# refused DESC TEXT [OPTION]...: refused_as for tmprun --dir=$base OPTION... touch $ran (no COMMAND when the
+# first OPTION is --gc).
+refused() {
+    _d=$1
+    _text=$2
+    shift 2
+    if [ "$1" != --gc ]; then
+        set -- "$@" touch "$ran"
+    fi
+    refused_as "$_d" "$_text" --dir="$base" "$@"
 }
 
 # --- --tmpfs=SIZE: tmpfs rounds the size up to pages in 64 bits, and a size that wraps to 0 is no limit ---
@@ -79,12 +89,11 @@ refused "--d= (ambiguous, with a value)" "option '--d' is ambiguous; possibiliti
 refused "--cd=x (no argument taken)" "option '--cd' doesn't allow an argument" --cd=x
 refused "--keep=1 (no argument taken)" "option '--keep' doesn't allow an argument" --keep=1
 refused "--verb=2 (abbreviated, no argument taken)" "option '--verbose' doesn't allow an argument" --verb=2
-assert_status 125 "--dir at the end: status 125" "$TMPRUN" --dir
-assert_contains "$ERR" "option '--dir' requires an argument" "--dir at the end: stderr names --dir"
-assert_status 125 "--di (abbreviated) at the end: status 125" "$TMPRUN" --di
-assert_contains "$ERR" "option '--dir' requires an argument" "--di at the end: stderr names --dir in full"
-assert_status 125 "-vd at the end: status 125" "$TMPRUN" -vd
-assert_contains "$ERR" "option '-d' requires an argument" "-vd at the end: stderr names -d"
+for opt in dir prefix suffix mode export grace older-than user; do
+    refused_as "--$opt at the end" "option '--$opt' requires an argument" --$opt
+done
+refused_as "--di (abbreviated) at the end" "option '--dir' requires an argument" --di
+refused_as "-vd at the end" "option '-d' requires an argument" -vd
 nl='
 '
 refused "an unknown option holding a newline" "unrecognized option '--a?b'" "--a${nl}b"
@@ -102,8 +111,27 @@ refused "--suffix holding invalid UTF-8" "--suffix must be printable UTF-8" "--s
 refused "--gc --prefix holding a newline" "--prefix must be printable UTF-8" --gc "--prefix=a${nl}b"
 refused "--prefix holding a /" "must not contain '/'" --prefix=a/b
 refused "a 300-byte --prefix" "longer than NAME_MAX" --prefix="$(printf '%0300d' 0)"
+# shellcheck disable=SC2016 # expanded by COMMAND's shell
 assert_status 0 "a UTF-8 --prefix and --suffix: runs" "$TMPRUN" --dir="$base" --prefix=été- --suffix=.日本 \
     sh -c 'basename "$TMPDIR"'
 assert_match "$OUT" '^été-[A-Za-z0-9]{10}\.日本$' "a UTF-8 --prefix and --suffix: the name holds them"
+
+# --- other values ---
+refused "--mode=800" "invalid mode '800' (octal, at most 07777)" --mode=800
+refused "--mode=17777" "invalid mode '17777'" --mode=17777
+refused "--mode= (empty)" "invalid mode ''" --mode=
+refused "--user= (empty)" "--user needs a user name or number" --user=
+refused "--user=:0 (a group alone)" "--user needs a user name or number" --user=:0
+
+# --- what goes together ---
+refused_as "no COMMAND" "missing COMMAND" --dir="$base"
+refused_as "no COMMAND after options" "missing COMMAND" --dir="$base" -v --cd --
+refused "--dry-run without --gc" "--older-than and --dry-run go with --gc" --dry-run
+refused "--older-than without --gc" "--older-than and --dry-run go with --gc" --older-than=1h
+refused_as "--gc with a COMMAND" "--gc takes no COMMAND (got 'touch')" --dir="$base" --gc touch "$ran"
+for opt in --mode=0700 --export=FOO --cd --keep --keep-on-failure --ignore-cleanup-errors --grace=1 --tmpfs \
+    --private-tmp --user=root --drop-caps --no-new-privs; do
+    refused "--gc $opt" "--gc takes only --dir, --prefix, --suffix, --older-than, --dry-run, -v" --gc "$opt"
+done
 
 done_testing
