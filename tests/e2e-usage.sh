@@ -42,10 +42,16 @@ refused() {
 refused "--tmpfs=17179869184G (2^64 bytes)" "--tmpfs size '17179869184G' out of range" --tmpfs=17179869184G
 refused "--tmpfs=18446744073709551615 (wraps when rounded to pages)" "out of range" --tmpfs=18446744073709551615
 refused "--tmpfs=18446744073709551616 (above 64 bits)" "out of range" --tmpfs=18446744073709551616
-refused "--tmpfs=8589934593G (above 2^63 bytes)" "out of range (more than 0, at most 8589934592G" --tmpfs=8589934593G
+refused "--tmpfs=8589934593G (above 2^63 bytes)" "out of range (more than 0, at most 8589934592G" \
+    --tmpfs=8589934593G
 refused "--tmpfs=0 (no limit to tmpfs)" "--tmpfs size '0' out of range" --tmpfs=0
 refused "--tmpfs=101%" "out of range" --tmpfs=101%
 refused "--tmpfs=1T (unknown unit)" "invalid --tmpfs size '1T'" --tmpfs=1T
+# The largest size accepted is a real limit: the mount says so (tmpfs shows it in KiB).
+# shellcheck disable=SC2016 # expanded by COMMAND's shell
+assert_status 0 "--tmpfs=8589934592G (2^63 bytes): runs" "$TMPRUN" --dir="$base" --tmpfs=8589934592G \
+    sh -c 'grep " $TMPDIR tmpfs " /proc/self/mounts'
+assert_contains "$OUT" "size=9007199254740992k" "--tmpfs=8589934592G: the tmpfs holds 2^63 bytes, not unlimited"
 
 # --- durations: at most 100 years (the parser's documented maximum) ---
 refused "--grace=36501d" "duration too large for --grace" --grace=36501d
@@ -55,7 +61,8 @@ refused "--gc --older-than=36501d" "duration too large for --older-than" --gc --
 refused "--gc --older-than=1e3" "invalid duration '1e3'" --gc --older-than=1e3
 
 # --- --export=NAME: not the names the loader, libc or shells read in every program ---
-refused "--export=PATH (every exec would fail)" "--export=PATH refused: commands would be looked up" --export=PATH
+refused "--export=PATH (every exec would fail)" "--export=PATH refused: commands would be looked up" \
+    --export=PATH
 refused "--export=LD_PRELOAD" "--export=LD_PRELOAD refused: the dynamic loader" --export=LD_PRELOAD
 refused "--export=LD_LIBRARY_PATH" "--export=LD_LIBRARY_PATH refused" --export LD_LIBRARY_PATH
 refused "--export=BASH_ENV" "--export=BASH_ENV refused: shells would source" --export=BASH_ENV
@@ -84,8 +91,8 @@ refused "--bogus" "unrecognized option '--bogus'" --bogus
 refused "-x" "invalid option '-x'" -x
 refused "-kx (unknown in a cluster)" "invalid option '-x'" -kx
 refused "--k (ambiguous)" "option '--k' is ambiguous; possibilities: '--keep' '--keep-on-failure'" --k
-refused "--d= (ambiguous, with a value)" "option '--d' is ambiguous; possibilities: '--dir' '--dry-run' '--drop-caps'" \
-    --d=
+refused "--d= (ambiguous, with a value)" \
+    "option '--d' is ambiguous; possibilities: '--dir' '--dry-run' '--drop-caps'" --d=
 refused "--cd=x (no argument taken)" "option '--cd' doesn't allow an argument" --cd=x
 refused "--keep=1 (no argument taken)" "option '--keep' doesn't allow an argument" --keep=1
 refused "--verb=2 (abbreviated, no argument taken)" "option '--verbose' doesn't allow an argument" --verb=2
@@ -106,7 +113,8 @@ refused "--prefix holding a newline" "--prefix must be printable UTF-8" "--prefi
 refused "--suffix holding a tab" "--suffix must be printable UTF-8" "--suffix=.$(printf '\t')x"
 refused "--prefix holding an escape" "--prefix must be printable UTF-8" "--prefix=$(printf '\033')[31m"
 refused "--prefix holding DEL" "--prefix must be printable UTF-8" "--prefix=a$(printf '\177')"
-refused "--prefix holding a C1 control (U+009B)" "--prefix must be printable UTF-8" "--prefix=$(printf '\302\233')"
+refused "--prefix holding a C1 control (U+009B)" "--prefix must be printable UTF-8" \
+    "--prefix=$(printf '\302\233')"
 refused "--suffix holding invalid UTF-8" "--suffix must be printable UTF-8" "--suffix=$(printf '\377')"
 refused "--gc --prefix holding a newline" "--prefix must be printable UTF-8" --gc "--prefix=a${nl}b"
 refused "--prefix holding a /" "must not contain '/'" --prefix=a/b
