@@ -102,7 +102,8 @@ static void usage(void)
                  log_progname, log_progname);
 }
 
-/* One line for bad usage: what is wrong, and where to look. */
+/* One line for bad usage: what is wrong, and where to look. The message may quote an argument: its control
+ * characters become '?', so a newline cannot split the line nor an escape sequence reach the terminal. */
 PRINTF(1, 2) static int usage_error(const char *fmt, ...)
 {
     char msg[512];
@@ -111,8 +112,73 @@ PRINTF(1, 2) static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     warn("%s (see '%s --help')", msg, log_progname);
     return -EINVAL;
+}
+
+/* The long option whose val is val, or NULL. */
+static const struct option *long_option(int val)
+{
+    for (const struct option *lo = longopts; lo->name; lo++)
+        if (lo->val == val)
+            return lo;
+    return NULL;
+}
+
+/* getopt_long() returned ':' for arg, the argument it was reading: the option takes an argument and none
+ * followed. Named as getopt names it: the long option in full, even when abbreviated. */
+static int missing_argument(const char *arg)
+{
+    const struct option *lo = long_option(optopt);
+
+    if (strncmp(arg, "--", 2) == 0 && lo)
+        return usage_error("option '--%s' requires an argument", lo->name);
+    return usage_error("option '-%c' requires an argument", optopt);
+}
+
+/* getopt_long() returned '?' for arg. With opterr = 0 it tells why only through optopt (glibc and musl
+ * alike): the val of a long option given "=VALUE" it does not take; 0 for a long option that is unknown or an
+ * abbreviation of several (the caller tells which, from longopts, as getopt does when it prints); else an
+ * unknown short option character (never one of ours: each short option of ours either takes no argument or
+ * makes getopt_long() return ':'). */
+static int bad_option(const char *arg)
+{
+    const struct option *lo = long_option(optopt);
+    const char *name = arg + 2;
+    size_t len = strcspn(name, "="), used = 0;
+    char candidates[256] = "";
+    int n = 0;
+
+    if (optopt != 0 && lo)
+        return usage_error("option '--%s' doesn't allow an argument", lo->name);
+    if (optopt != 0)
+        return usage_error("invalid option '-%c'", optopt);
+    if (strncmp(arg, "--", 2) != 0 || len == 0)
+        return usage_error("unrecognized option '%s'", arg);
+    for (lo = longopts; lo->name; lo++) {
+        if (strncmp(lo->name, name, len) != 0)
+            continue;
+        n++;
+        used += (size_t)snprintf(candidates + used, sizeof(candidates) - used, " '--%s'", lo->name);
+        if (used >= sizeof(candidates))
+            used = sizeof(candidates) - 1;
+    }
+    if (n > 1)
+        return usage_error("option '--%.*s' is ambiguous; possibilities:%s", (int)len, name, candidates);
+    return usage_error("unrecognized option '%s'", arg);
+}
+
+/* --prefix and --suffix end up in TMPDIR, in every path COMMAND prints and in --gc's output lines: text
+ * only, on one line. UTF-8 names are fine; control characters (a newline splits --gc's lines, an escape
+ * drives the terminal) and bytes that are not UTF-8 are not. */
+static int check_affix(const char *opt, const char *s)
+{
+    if (s && !parse_printable_utf8(s))
+        return usage_error("%s must be printable UTF-8 (no control characters)", opt);
+    return 0;
 }
 
 static int duration_arg(const char *opt, const char *arg, double *out)
@@ -129,9 +195,13 @@ static int duration_arg(const char *opt, const char *arg, double *out)
 static int add_export(struct tmprun_opts *o, const char *name)
 {
     const char **n;
+    const char *why;
 
     if (!valid_env_name(name))
         return usage_error("invalid variable name for --export: '%s'", name);
+    why = parse_export_refused(name);
+    if (why)
+        return usage_error("--export=%s refused: %s", name, why);
     n = realloc(o->exports, (o->nexports + 1) * sizeof(*n));
     if (!n)
         return usage_error("%s", "out of memory");
@@ -153,6 +223,9 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
         ret = 0;
         switch (c) {
         case 'd':
+            /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): required_argument, so optarg is set. */
+            if (*optarg == '\0')
+                ret = usage_error("%s", "--dir needs a directory");
             o->dir = optarg;
             break;
         case OPT_PREFIX:
@@ -190,7 +263,11 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
             o->tmpfs = seen_run_only = true;
             if (optarg) {
                 int r = parse_size(optarg, o->tmpfs_size, sizeof(o->tmpfs_size));
-                if (r < 0)
+                if (r == -ERANGE)
+                    ret = usage_error(
+                        "--tmpfs size '%s' out of range (more than 0, at most %lluG, or 1%% to 100%%)", optarg,
+                        PARSE_MAX_SIZE >> 30);
+                else if (r < 0)
                     ret = usage_error("invalid --tmpfs size '%s' (use e.g. 512M, 2G, 50%%)", optarg);
             }
             break;
@@ -235,20 +312,20 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
                          PACKAGE_NAME, PACKAGE_VERSION);
             return OPTS_DONE;
         case ':':
-            ret = usage_error("option '%s' requires an argument", argv[optind - 1]);
+            ret = missing_argument(argv[optind - 1]);
             break;
         default:
-            if (optopt) {
-                char s[3] = {'-', (char)optopt, '\0'};
-                ret = usage_error("invalid option '%s'", s);
-            } else {
-                ret = usage_error("unrecognized option '%s'", argv[optind - 1]);
-            }
+            ret = bad_option(argv[optind - 1]);
             break;
         }
         if (ret < 0)
             goto fail;
     }
+    ret = check_affix("--prefix", o->prefix);
+    if (ret == 0)
+        ret = check_affix("--suffix", o->suffix);
+    if (ret < 0)
+        goto fail;
     ret = ws_check_affixes(o->prefix ? o->prefix : WS_DEFAULT_PREFIX, o->suffix ? o->suffix : "");
     if (ret == -EINVAL) {
         ret = usage_error("%s", "--prefix and --suffix must not contain '/'");
@@ -265,6 +342,13 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
         }
         if (optind < argc) {
             ret = usage_error("--gc takes no COMMAND (got '%s')", argv[optind]);
+            goto fail;
+        }
+        /* Without a prefix, a workspace name is any 10 letters and digits (plus the suffix): hsperfdata, a
+         * JVM's directory in /tmp, is one. Those are not ours to remove. */
+        if (o->prefix && o->prefix[0] == '\0') {
+            ret = usage_error(
+                "%s", "--gc needs a non-empty --prefix (any name of 10 letters and digits would match)");
             goto fail;
         }
         return OPTS_RUN;

@@ -52,6 +52,25 @@ START_TEST(duration_rejects)
 }
 END_TEST
 
+/* The documented maximum (tmprun(1): "durations above 100 years are usage errors"), in every unit. */
+START_TEST(duration_limit)
+{
+    static const char *const fits[] = {"3153600000", "3153600000s", "52560000m",
+                                       "876000h",    "36500d",      "36499.5d"};
+    static const char *const too_big[] = {"3153600001", "3153600000.5", "52560001m",
+                                          "876001h",    "36501d",       "36500.001d"};
+    double s;
+
+    ck_assert(PARSE_MAX_SECONDS == 3153600000.0);
+    for (size_t i = 0; i < sizeof(fits) / sizeof(fits[0]); i++) {
+        ck_assert_msg(parse_duration(fits[i], &s) == 0, "refused '%s'", fits[i]);
+        ck_assert(s > 3.15e9 && s <= PARSE_MAX_SECONDS);
+    }
+    for (size_t i = 0; i < sizeof(too_big) / sizeof(too_big[0]); i++)
+        ck_assert_msg(parse_duration(too_big[i], &s) == -ERANGE, "accepted '%s'", too_big[i]);
+}
+END_TEST
+
 START_TEST(mode_octal)
 {
     mode_t m;
@@ -92,6 +111,26 @@ START_TEST(size_values)
 }
 END_TEST
 
+/* tmpfs rounds SIZE up to pages in 64 bits: 2^64 bytes (17179869184G) wraps to 0, and so does anything
+ * within a page of it (18446744073709551615), and 0 is "no limit". The cap is 2^63 bytes in every unit. */
+START_TEST(size_limit)
+{
+    static const char *const fits[] = {"9223372036854775808", "9007199254740992K", "8796093022208M",
+                                       "8589934592G", "8589934592g"};
+    static const char *const too_big[] = {
+        "17179869184G",         "18446744073709551615", "18446744073709551616",
+        "18446744073709547520", "9223372036854775809",  "9007199254740993k",
+        "8796093022209M",       "8589934593G",          "1099511627776G"};
+    char out[32];
+
+    for (size_t i = 0; i < sizeof(fits) / sizeof(fits[0]); i++)
+        ck_assert_msg(parse_size(fits[i], out, sizeof(out)) == 0, "refused '%s'", fits[i]);
+    ck_assert_str_eq(out, "8589934592G");
+    for (size_t i = 0; i < sizeof(too_big) / sizeof(too_big[0]); i++)
+        ck_assert_msg(parse_size(too_big[i], out, sizeof(out)) == -ERANGE, "accepted '%s'", too_big[i]);
+}
+END_TEST
+
 START_TEST(env_names)
 {
     ck_assert(valid_env_name("FOO"));
@@ -100,6 +139,58 @@ START_TEST(env_names)
     ck_assert(!valid_env_name("1X"));
     ck_assert(!valid_env_name("A-B"));
     ck_assert(!valid_env_name("A=B"));
+}
+END_TEST
+
+START_TEST(printable_utf8)
+{
+    static const char *const good[] = {"",
+                                       "tmprun.",
+                                       "a b~",
+                                       "\xc2\xa0",
+                                       "\xc3\xa9t\xc3\xa9",
+                                       "\xe6\x97\xa5",
+                                       "\xef\xbf\xbd",
+                                       "\xf0\x9f\x98\x80",
+                                       "\xf4\x8f\xbf\xbf"};
+    static const char *const bad[] = {"a\nb",
+                                      "\t",
+                                      "\033[31m",
+                                      "\x7f",
+                                      "\xc2\x80",
+                                      "\xc2\x9b",
+                                      "\xc2\x9f",
+                                      "\x80",
+                                      "\xc0\xaf",
+                                      "\xc1\xbf",
+                                      "\xe0\x80\xaf",
+                                      "\xf0\x80\x80\xaf",
+                                      "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80",
+                                      "\xf5\x80\x80\x80",
+                                      "\xff",
+                                      "\xe6\x97",
+                                      "\xc3"};
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        ck_assert_msg(parse_printable_utf8(good[i]), "refused good[%zu]", i);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(!parse_printable_utf8(bad[i]), "accepted bad[%zu]", i);
+}
+END_TEST
+
+START_TEST(export_refused)
+{
+    static const char *const refused[] = {
+        "PATH",     "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "LD_", "GCONV_PATH",    "ENV",
+        "BASH_ENV", "IFS",        "SHELLOPTS",       "BASHOPTS", "PS4", "PROMPT_COMMAND"};
+    static const char *const allowed[] = {"HOME", "TMPDIR",  "WORKDIR", "TEMP",   "TMP",        "GOTMPDIR",
+                                          "LD",   "LDFLAGS", "PATHS",   "MYPATH", "ld_preload", "PYTHONPATH"};
+
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        ck_assert_msg(parse_export_refused(refused[i]) != NULL, "allowed %s", refused[i]);
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+        ck_assert_msg(parse_export_refused(allowed[i]) == NULL, "refused %s", allowed[i]);
 }
 END_TEST
 
@@ -162,6 +253,14 @@ START_TEST(opts_usage_errors)
     const char *const gc_keep[] = {"tmprun", "--gc", "--keep", NULL};
     const char *const dry_alone[] = {"tmprun", "--dry-run", "true", NULL};
     const char *const missing_arg[] = {"tmprun", "--dir", NULL};
+    const char *const empty_dir[] = {"tmprun", "--dir=", "true", NULL};
+    const char *const newline_prefix[] = {"tmprun", "--prefix=a\nb", "true", NULL};
+    const char *const escape_suffix[] = {"tmprun", "--suffix=\033[2J", "true", NULL};
+    const char *const cd_arg[] = {"tmprun", "--cd=x", "true", NULL};
+    const char *const ambiguous[] = {"tmprun", "--k", "true", NULL};
+    const char *const gc_empty_prefix[] = {"tmprun", "--gc", "--prefix=", "--suffix=.d", NULL};
+    const char *const export_path[] = {"tmprun", "--export=HOME", "--export=PATH", "true", NULL};
+    const char *const export_ld[] = {"tmprun", "--export", "LD_PRELOAD", "true", NULL};
     struct tmprun_opts o;
 
     ck_assert_int_eq(parse(&o, no_cmd), -EINVAL);
@@ -172,6 +271,27 @@ START_TEST(opts_usage_errors)
     ck_assert_int_eq(parse(&o, gc_keep), -EINVAL);
     ck_assert_int_eq(parse(&o, dry_alone), -EINVAL);
     ck_assert_int_eq(parse(&o, missing_arg), -EINVAL);
+    ck_assert_int_eq(parse(&o, empty_dir), -EINVAL);
+    ck_assert_int_eq(parse(&o, newline_prefix), -EINVAL);
+    ck_assert_int_eq(parse(&o, escape_suffix), -EINVAL);
+    ck_assert_int_eq(parse(&o, cd_arg), -EINVAL);
+    ck_assert_int_eq(parse(&o, ambiguous), -EINVAL);
+    ck_assert_int_eq(parse(&o, gc_empty_prefix), -EINVAL);
+    ck_assert_int_eq(parse(&o, export_path), -EINVAL);
+    ck_assert_int_eq(parse(&o, export_ld), -EINVAL);
+}
+END_TEST
+
+/* HOME is a reason for --export; TMPDIR and WORKDIR repeat what is set anyway. */
+START_TEST(opts_export_allowed)
+{
+    const char *const argv[] = {"tmprun", "--export=HOME", "--export=TMPDIR", "--export=WORKDIR", "true", NULL};
+    struct tmprun_opts o;
+
+    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
+    ck_assert_uint_eq(o.nexports, 3);
+    ck_assert_str_eq(o.exports[0], "HOME");
+    opts_free(&o);
 }
 END_TEST
 
@@ -188,6 +308,18 @@ START_TEST(opts_gc)
 }
 END_TEST
 
+/* A run may use an empty prefix; only --gc needs one, to tell its workspaces from other names. */
+START_TEST(opts_empty_prefix_runs)
+{
+    const char *const argv[] = {"tmprun", "--prefix=", "true", NULL};
+    struct tmprun_opts o;
+
+    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
+    ck_assert_str_eq(o.prefix, "");
+    opts_free(&o);
+}
+END_TEST
+
 static Suite *parse_suite(void)
 {
     Suite *s = suite_create("parse");
@@ -195,15 +327,21 @@ static Suite *parse_suite(void)
 
     tcase_add_test(tc, duration_units);
     tcase_add_test(tc, duration_rejects);
+    tcase_add_test(tc, duration_limit);
     tcase_add_test(tc, mode_octal);
     tcase_add_test(tc, size_values);
+    tcase_add_test(tc, size_limit);
     tcase_add_test(tc, env_names);
+    tcase_add_test(tc, export_refused);
+    tcase_add_test(tc, printable_utf8);
     suite_add_tcase(s, tc);
     tc = tcase_create("opts");
     tcase_add_test(tc, opts_command_owns_later_options);
     tcase_add_test(tc, opts_defaults_and_values);
     tcase_add_test(tc, opts_usage_errors);
+    tcase_add_test(tc, opts_export_allowed);
     tcase_add_test(tc, opts_gc);
+    tcase_add_test(tc, opts_empty_prefix_runs);
     suite_add_tcase(s, tc);
     return s;
 }

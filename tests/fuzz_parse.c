@@ -11,12 +11,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "opts.h"
 #include "parse.h"
@@ -33,6 +35,7 @@
     } while (0)
 
 static FILE *real_stderr;
+static bool have_utf8_locale; /* for the reference of parse_printable_utf8(): glibc's own UTF-8 decoder */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -53,6 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     stdout = null;
     stderr = null;
+    have_utf8_locale = setlocale(LC_CTYPE, "C.UTF-8") != NULL;
     return 0;
 }
 
@@ -130,7 +134,8 @@ static void check_mode(const char *s)
     }
 }
 
-/* ---- parse_size: digits, then an optional k/K/m/M/g/G or %; never 0; the canonical form is written ---- */
+/* ---- parse_size: digits, then an optional k/K/m/M/g/G or %; never 0, never above 2^63 bytes; the canonical
+ * form is written ---- */
 
 static void check_size_len(const char *s, size_t outlen)
 {
@@ -162,8 +167,12 @@ static void check_size_len(const char *s, size_t outlen)
         ok = false;
     if (ok && suffix == '%' && v > 100)
         ok = false;
-    if (ok && suffix != '\0' && suffix != '%' && v > (1ULL << 40))
-        ok = false;
+    if (ok && suffix != '%') {
+        /* In bytes, computed in 128 bits: at most PARSE_MAX_SIZE (2^63). */
+        unsigned shift = suffix == 'K' ? 10 : suffix == 'M' ? 20 : suffix == 'G' ? 30 : 0;
+        if (((unsigned __int128)v << shift) > ((unsigned __int128)1 << 63))
+            ok = false;
+    }
     if (ok) {
         (void)snprintf(want, sizeof(want), "%llu%.1s", v, &suffix);
         if (strlen(want) >= outlen)
@@ -201,6 +210,37 @@ static void check_env_name(const char *s)
         if (!(is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_'))
             want = false;
     CHECK(valid_env_name(s) == want);
+    /* The two names --export must always refuse (parse.h): every exec fails, every program loads the rest. */
+    if (strcmp(s, "PATH") == 0 || strncmp(s, "LD_", 3) == 0)
+        CHECK(parse_export_refused(s) != NULL);
+}
+
+/* ---- parse_printable_utf8: what mbrtowc() decodes in a UTF-8 locale, up to U+10FFFF, no Cc character ---- */
+
+static void check_printable_utf8(const char *s)
+{
+    mbstate_t st;
+    const char *p = s;
+    size_t left = strlen(s);
+    bool want = true;
+
+    if (!have_utf8_locale)
+        return;
+    memset(&st, 0, sizeof(st));
+    while (want && left > 0) {
+        wchar_t w;
+        size_t n = mbrtowc(&w, p, left, &st);
+        unsigned long cp = (unsigned long)w;
+        /* glibc decodes F4 90 80 80 and above (beyond Unicode) as code points: RFC 3629 does not. */
+        if (n == (size_t)-1 || n == (size_t)-2 || n == 0 || cp > 0x10ffff || cp < 0x20 ||
+            (cp >= 0x7f && cp < 0xa0)) {
+            want = false;
+        } else {
+            p += n;
+            left -= n;
+        }
+    }
+    CHECK(parse_printable_utf8(s) == want);
 }
 
 static void check_values(const char *s)
@@ -209,6 +249,7 @@ static void check_values(const char *s)
     check_mode(s);
     check_size(s);
     check_env_name(s);
+    check_printable_utf8(s);
 }
 
 /* ---- opts_parse ---- */
@@ -240,15 +281,19 @@ static void check_opts(int argc, char **argv, int ret, const struct tmprun_opts 
     for (size_t i = 0; i < o->nexports; i++) {
         CHECK(o->exports[i] != NULL);
         CHECK(valid_env_name(o->exports[i]));
+        CHECK(parse_export_refused(o->exports[i]) == NULL);
     }
+    if (o->dir)
+        CHECK(o->dir[0] != '\0');
     if (o->prefix)
-        CHECK(strchr(o->prefix, '/') == NULL);
+        CHECK(strchr(o->prefix, '/') == NULL && parse_printable_utf8(o->prefix));
     if (o->suffix)
-        CHECK(strchr(o->suffix, '/') == NULL);
+        CHECK(strchr(o->suffix, '/') == NULL && parse_printable_utf8(o->suffix));
     if (o->user)
         CHECK(o->user[0] != '\0' && o->user[0] != ':');
     if (o->gc) {
         CHECK(o->argv == NULL);
+        CHECK(o->prefix == NULL || o->prefix[0] != '\0');
         CHECK(!o->cd && !o->keep && !o->keep_on_failure && !o->ignore_cleanup_errors && !o->tmpfs &&
               !o->private_tmp && !o->user && !o->drop_caps && !o->no_new_privs && o->nexports == 0);
     } else {
