@@ -14,6 +14,7 @@
 
 #include "caps.h"
 #include "gc.h"
+#include "keeper.h"
 #include "log.h"
 #include "ns.h"
 #include "opts.h"
@@ -187,7 +188,7 @@ int main(int argc, char **argv)
     struct timespec t0;
     const char *failed;
     bool failure, kept;
-    int ret, status;
+    int ret, status, child_lock = -1;
 
     open_standard_fds();
     ret = opts_parse(argc, argv, &o);
@@ -253,11 +254,27 @@ int main(int argc, char **argv)
         .drop_caps = o.drop_caps,
         .no_new_privs = o.no_new_privs,
     };
+    /* The liveness lock COMMAND inherits (tmprun(1) GARBAGE COLLECTION): its own open file description on the
+     * workspace, or, in namespaces, the write end of the keeper's pipe, which reaches nothing on the host. */
+    ret = 0;
+    if (ctx.use_ns) {
+        close_fdp(&ws.child_fd);
+        ret = keeper_start(ws.fd, &child_lock);
+    } else {
+        child_lock = ws.child_fd;
+    }
+    if (ret < 0) {
+        warn_errno(ret, "cannot set up the workspace's lock for COMMAND");
+        ret = workspace_remove(&ws, NULL, &rm);
+        if (ret < 0)
+            ws_report(ws.path, &rm, ret);
+        return EXIT_TMPRUN;
+    }
     {
         struct child_spec cs = {
             .argv = o.argv,
             .cwd_fd = o.cd && !ctx.use_ns ? ws.fd : -1,
-            .inherit_fd = ws.fd,
+            .inherit_fd = child_lock,
             .grace = o.grace,
             .setup = ctx.use_ns || o.user || o.drop_caps || o.no_new_privs ? child_setup : NULL,
             .started = child_started,

@@ -310,6 +310,7 @@ int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_pat
 static int adopt(struct workspace *ws, const struct workspace_spec *spec)
 {
     cleanup_fd int fd = openat(ws->basefd, ws->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_fd int child = -1;
     struct stat st;
 
     if (fd < 0)
@@ -325,6 +326,15 @@ static int adopt(struct workspace *ws, const struct workspace_spec *spec)
         return -EAGAIN;
     if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
         return -EBADE;
+    /* COMMAND's copy of the lock: an open file description of its own (so that COMMAND unlocking or closing it
+     * cannot release ours), opened now, while the directory is still 0700 and ours: --mode=0000 or --user
+     * would deny opening it later. */
+    child = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+    if (child < 0)
+        return neg_errno();
+    while (flock(child, LOCK_SH) < 0)
+        if (errno != EINTR)
+            return neg_errno();
     if (spec->uid != (uid_t)-1 && fchown(fd, spec->uid, spec->gid) < 0)
         return neg_errno();
     /* mkdirat() applied the umask; the mode asked for is exact. */
@@ -337,6 +347,7 @@ static int adopt(struct workspace *ws, const struct workspace_spec *spec)
     ws->uid = st.st_uid;
     ws->gid = st.st_gid;
     ws->fd = steal_fd(&fd);
+    ws->child_fd = steal_fd(&child);
     return 0;
 }
 
@@ -347,7 +358,7 @@ int workspace_create(const struct workspace_spec *spec, struct workspace *ws, co
     char name[NAME_MAX + 1];
     int ret;
 
-    *ws = (struct workspace){.basefd = -1, .fd = -1};
+    *ws = (struct workspace){.basefd = -1, .fd = -1, .child_fd = -1};
     ret = ws_choose_base(spec->dir, &ws->base, &ws->basefd, failed_path, ws->why, sizeof(ws->why));
     if (ret < 0)
         return ret;
@@ -384,6 +395,7 @@ int workspace_create(const struct workspace_spec *spec, struct workspace *ws, co
     }
     /* ws->base stays: *failed_path points into it, for the caller's message. */
     close_fdp(&ws->fd);
+    close_fdp(&ws->child_fd);
     close_fdp(&ws->basefd);
     free(steal_ptr(&ws->name));
     free(steal_ptr(&ws->path));
@@ -513,6 +525,7 @@ void ws_report(const char *path, const struct rmtree_result *r, int ret)
 void workspace_release(struct workspace *ws)
 {
     close_fdp(&ws->fd);
+    close_fdp(&ws->child_fd);
     close_fdp(&ws->basefd);
     free(steal_ptr(&ws->base));
     free(steal_ptr(&ws->name));

@@ -16,7 +16,9 @@
 
 struct workspace {
     int basefd; /* the base directory, O_RDONLY|O_DIRECTORY|O_CLOEXEC */
-    int fd;     /* the workspace, opened right after mkdirat(); holds a shared flock() while tmprun lives */
+    int fd;       /* the workspace, opened right after mkdirat(); holds a shared flock() while tmprun lives */
+    int child_fd; /* another open file description of it with a shared flock() of its own, for COMMAND to
+                   * inherit: COMMAND unlocking or closing it cannot release tmprun's lock */
     char *base; /* absolute path of the base directory */
     char *name; /* the workspace's name in base */
     char *path; /* base + "/" + name, what COMMAND sees */

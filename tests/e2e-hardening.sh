@@ -172,4 +172,91 @@ else
     skip "failures before COMMAND" "needs root (inject, namespaces, a second user)"
 fi
 
+# ---- the liveness lock COMMAND inherits ----
+# (b) It is COMMAND's own: unlocking every descriptor it inherited ("flock -u N") leaves tmprun's lock in
+# place, and a concurrent --gc --older-than=0 still skips the live workspace.
+# COMMAND talks through descriptors opened outside (its /tmp may be private): stdout to a file, and fd 3, a
+# FIFO it reads "go" from.
+unlock='for f in /proc/$$/fd/*; do
+    n=${f##*/}
+    [ "$n" -gt 3 ] && flock -u "$n" 2>/dev/null
+done
+echo "$TMPDIR"
+read -r go <&3
+test -d "$TMPDIR" && echo alive'
+mkfifo "$SCRATCH/fifo"
+for opts in "" "--private-tmp" "--tmpfs=1M"; do
+    if [ -n "$opts" ] && ! is_root; then
+        skip "flock -u in COMMAND $opts" "needs root for the namespaces"
+        continue
+    fi
+    out=$SCRATCH/unlock.out
+    rm -f "$out"
+    exec 3<>"$SCRATCH/fifo"
+    # shellcheck disable=SC2086 # $opts is zero or one word
+    "$TMPRUN" --dir="$base" $opts -- sh -c "$unlock" >"$out" &
+    pid=$!
+    if wait_until "COMMAND to unlock its descriptors" test -s "$out"; then
+        assert_status 0 "flock -u in COMMAND $opts: --gc runs" "$TMPRUN" --gc -v --older-than=0 --dir="$base"
+        assert_contains "$ERR" "in use" "flock -u in COMMAND $opts: --gc still finds the workspace in use"
+        assert_eq "$(ls -A "$base" | wc -l)" 1 "flock -u in COMMAND $opts: the live workspace is still there"
+    fi
+    echo go >&3
+    st=0
+    wait "$pid" || st=$?
+    exec 3<&-
+    assert_eq "$st" 0 "flock -u in COMMAND $opts: the run ends normally"
+    assert_eq "$(sed -n 2p "$out")" alive "flock -u in COMMAND $opts: COMMAND still had its workspace"
+    assert_eq "$(ls -A "$base")" "" "flock -u in COMMAND $opts: tmprun removed it at the end"
+done
+
+# (a) In namespaces, nothing COMMAND inherits reaches the host: no directory descriptor (under --private-tmp
+# its ".." was the host's base; under --tmpfs it was the disk below the mount, past the size limit).
+if is_root; then
+    for opts in "--private-tmp" "--tmpfs=1M" "--tmpfs=1M --private-tmp"; do
+        # shellcheck disable=SC2086 # $opts are words
+        assert_status 0 "$opts: COMMAND runs" "$TMPRUN" --dir="$base" $opts -- sh -c '
+            for f in /proc/$$/fd/*; do
+                n=${f##*/}
+                if [ "$n" -gt 2 ] && [ -d "$f" ]; then echo "directory fd $n: $(readlink "$f")"; fi
+            done; true'
+        assert_eq "$(cat "$OUT")" "" "$opts: COMMAND inherits no directory descriptor"
+    done
+
+    # (c) After a SIGKILLed tmprun, --gc never removes the workspace of a --tmpfs run while a process of the
+    # run lives (the keeper holds the lock outside COMMAND's namespace), and does once the last one exits.
+    d=$SCRATCH/keeper
+    mkdir "$d"
+    "$TMPRUN" --dir="$base" --tmpfs=1M -- sh -c '
+        echo "$TMPDIR" >"$1/ws"
+        i=0
+        until [ -e "$1/go" ]; do
+            i=$((i + 1)); [ "$i" -lt 600 ] || exit 99
+            sleep 0.05
+        done
+        echo done >"$1/done"' sh "$d" &
+    pid=$!
+    if wait_until "the --tmpfs COMMAND to start" test -s "$d/ws"; then
+        kill -KILL "$pid"
+        wait "$pid" 2>/dev/null
+        assert_status 0 "--tmpfs, tmprun SIGKILLed: --gc runs" "$TMPRUN" --gc -v --older-than=0 --dir="$base"
+        assert_contains "$ERR" "in use" "--tmpfs, tmprun SIGKILLed: --gc finds the workspace in use"
+        assert_eq "$(ls -A "$base" | wc -l)" 1 "--tmpfs, tmprun SIGKILLed: the workspace is still there"
+        : >"$d/go"
+        wait_until "the orphaned COMMAND to finish" test -e "$d/done"
+        gone() { "$TMPRUN" --gc --older-than=0 --dir="$base" >/dev/null 2>&1 && [ -z "$(ls -A "$base")" ]; }
+        if wait_until "the keeper to let go once the run is over" gone; then
+            ok "--tmpfs, tmprun SIGKILLed: --gc removes the workspace once the run's last process is gone"
+        else
+            not_ok "--tmpfs, tmprun SIGKILLed: --gc removes the workspace once the run's last process is gone"
+        fi
+    else
+        kill -KILL "$pid"
+        not_ok "--tmpfs, tmprun SIGKILLed (COMMAND never started)"
+    fi
+    rm -rf "${base:?}"/*
+else
+    skip "what COMMAND inherits in namespaces" "needs root for the namespaces"
+fi
+
 done_testing
