@@ -26,7 +26,7 @@ static bool parse_id(const char *s, unsigned long *out)
     return errno == 0 && *end == '\0' && *out < (unsigned long)(uid_t)-1;
 }
 
-int identity_lookup(const char *spec, struct identity *id, const char **what)
+int caps_identity_lookup(const char *spec, struct identity *id, const char **what)
 {
     cleanup_free char *user = strdup(spec);
     char *group;
@@ -77,7 +77,7 @@ int identity_lookup(const char *spec, struct identity *id, const char **what)
     }
 }
 
-void identity_free(struct identity *id)
+void caps_identity_free(struct identity *id)
 {
     free(steal_ptr(&id->groups));
     free(steal_ptr(&id->name));

@@ -23,8 +23,8 @@ struct caps_spec {
 
 /* Look up "USER[:GROUP]" (names or numbers): 0, -ENOENT for an unknown user or group (*what names it),
  * -ENOMEM. */
-int identity_lookup(const char *spec, struct identity *id, const char **what);
-void identity_free(struct identity *id);
+int caps_identity_lookup(const char *spec, struct identity *id, const char **what);
+void caps_identity_free(struct identity *id);
 
 /* True if this process may change its uid and gids (CAP_SETUID and CAP_SETGID in its effective set). */
 bool caps_can_switch_user(void);

@@ -26,7 +26,8 @@ static int fail(const struct gc_spec *spec, const char *name, struct gc_stats *s
 }
 
 /* Decide about one candidate and remove it if it is stale. Returns 0 unless removing it failed. */
-static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const char *name, struct gc_stats *stats)
+static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const char *name,
+                    struct gc_stats *stats)
 {
     cleanup_fd int fd = -1;
     struct fdstat fs;
@@ -47,8 +48,8 @@ static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const
      * the walk take the mounted tree for the workspace: never enter it. */
     if (fdstat_same_mount(base, &fs) < 0) {
         stats->failed++;
-        warn("not removing %s/%s: a mount point or on another filesystem than the base; not entered", spec->base,
-             name);
+        warn("not removing %s/%s: a mount point or on another filesystem than the base; not entered",
+             spec->base, name);
         return -EXDEV;
     }
     (void)clock_gettime(CLOCK_REALTIME, &now);
@@ -77,7 +78,7 @@ static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const
         (void)printf("would remove %s/%s\n", spec->base, name);
         return 0;
     }
-    ret = ws_remove_at(spec->basefd, name, fd, fs.st.st_uid, NULL, &r);
+    ret = workspace_remove_at(spec->basefd, name, fd, fs.st.st_uid, NULL, &r);
     if (ret == 0) {
         stats->removed++;
         (void)printf("removed %s/%s\n", spec->base, name);
@@ -85,7 +86,7 @@ static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const
         char *path;
         stats->failed++;
         if (asprintf(&path, "%s/%s", spec->base, name) >= 0) {
-            ws_report(path, &r, ret);
+            workspace_report(path, &r, ret);
             free(path);
         }
     }
@@ -115,7 +116,7 @@ int gc_run(const struct gc_spec *spec, struct gc_stats *stats)
     }
     while ((errno = 0, e = readdir(d))) {
         int ret;
-        if (!ws_name_matches(e->d_name, spec->prefix, spec->suffix))
+        if (!workspace_name_matches(e->d_name, spec->prefix, spec->suffix))
             continue;
         ret = reap_one(spec, &base, e->d_name, stats);
         if (ret < 0 && first == 0)

@@ -89,7 +89,8 @@ int keeper_start(int lock_fd, int *write_end)
     if (mid < 0) {
         ret = neg_errno();
     } else {
-        /* Once the middle process is reaped, the keeper has been re-parented: only then be a subreaper again. */
+        /* Once the middle process is reaped, the keeper has been re-parented: only then be a subreaper again.
+         */
         while (waitpid(mid, &st, 0) < 0)
             if (errno != EINTR) {
                 ret = neg_errno();

@@ -48,19 +48,19 @@ static void open_standard_fds(void)
 static int run_gc(const struct tmprun_opts *o)
 {
     struct gc_spec spec = {
-        .prefix = o->prefix ? o->prefix : WS_DEFAULT_PREFIX,
+        .prefix = o->prefix ? o->prefix : WORKSPACE_DEFAULT_PREFIX,
         .suffix = o->suffix ? o->suffix : "",
         .older_than = o->older_than,
         .dry_run = o->dry_run,
     };
     struct gc_stats st;
-    char *base, why[WS_WHY_LEN];
+    char *base, why[WORKSPACE_WHY_LEN];
     const char *failed;
-    int ret = ws_choose_base(o->dir, &base, &spec.basefd, &failed, why, sizeof(why));
+    int ret = workspace_choose_base(o->dir, &base, &spec.basefd, &failed, why, sizeof(why));
 
     if (ret < 0)
         die(EXIT_TMPRUN, "cannot use %s: %s", failed ? failed : "any temporary directory",
-            ws_base_strerror(ret, why));
+            workspace_base_strerror(ret, why));
     spec.base = base;
     /* "tmprun --gc -v | head -1": a reader that goes away must not stop the sweep halfway. Writes then fail
      * with EPIPE, which the exit status reports. */
@@ -136,7 +136,7 @@ static void check_isolation(const struct tmprun_opts *o, struct identity *user)
 {
     if (o->user) {
         const char *what;
-        int ret = identity_lookup(o->user, user, &what);
+        int ret = caps_identity_lookup(o->user, user, &what);
         if (ret == -ENOENT)
             die(EXIT_TMPRUN, "--user=%s: no such %s", o->user, what);
         if (ret < 0)
@@ -221,7 +221,7 @@ int main(int argc, char **argv)
         ret = workspace_create(&spec, &ws, &failed);
         if (ret < 0)
             die(EXIT_TMPRUN, "cannot create a workspace in %s: %s", failed ? failed : "any temporary directory",
-                ws_base_strerror(ret, ws.why));
+                workspace_base_strerror(ret, ws.why));
     }
     info("created workspace %s (mode %04o)", ws.path, (unsigned)o.mode);
     {
@@ -232,7 +232,7 @@ int main(int argc, char **argv)
             warn_errno(ret, "cannot set %s", name);
             ret = workspace_remove(&ws, NULL, &rm);
             if (ret < 0)
-                ws_report(ws.path, &rm, ret);
+                workspace_report(ws.path, &rm, ret);
             return EXIT_TMPRUN;
         }
     }
@@ -267,7 +267,7 @@ int main(int argc, char **argv)
         warn_errno(ret, "cannot set up the workspace's lock for COMMAND");
         ret = workspace_remove(&ws, NULL, &rm);
         if (ret < 0)
-            ws_report(ws.path, &rm, ret);
+            workspace_report(ws.path, &rm, ret);
         return EXIT_TMPRUN;
     }
     {
@@ -302,14 +302,14 @@ int main(int argc, char **argv)
         (void)clock_gettime(CLOCK_MONOTONIC, &t0);
         ret = workspace_remove(&ws, &ro, &rm);
         if (ret < 0 && !o.ignore_cleanup_errors)
-            ws_report(ws.path, &rm, ret);
+            workspace_report(ws.path, &rm, ret);
         info("%s %s: %llu entries, %llu bytes, %.3f s", ret < 0 ? "could not fully remove" : "removed", ws.path,
              rm.entries, rm.bytes, seconds_since(&t0));
         rmtree_result_free(&rm);
     }
 
     /* The exit status, by the contract in tmprun(1) EXIT STATUS. */
-    identity_free(&user);
+    caps_identity_free(&user);
     if (res.stage == STAGE_EXEC)
         status = res.err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
     else if (res.stage == STAGE_SETUP)

@@ -66,7 +66,7 @@ static void usage(void)
                  "\n"
                  "  -d, --dir=DIR           create the workspace in DIR (default: $TMPDIR, $TEMP,\n"
                  "                            $TMP, /tmp, /var/tmp, /usr/tmp, the current directory)\n"
-                 "      --prefix=PREFIX     name starts with PREFIX (default '" WS_DEFAULT_PREFIX "')\n"
+                 "      --prefix=PREFIX     name starts with PREFIX (default '" WORKSPACE_DEFAULT_PREFIX "')\n"
                  "      --suffix=SUFFIX     name ends with SUFFIX (default none)\n"
                  "      --mode=OCTAL        mode of the workspace, whatever the umask (default 0700)\n"
                  "      --export=NAME       also export the path as NAME (repeatable)\n"
@@ -197,7 +197,7 @@ static int add_export(struct tmprun_opts *o, const char *name)
     const char **n;
     const char *why;
 
-    if (!valid_env_name(name))
+    if (!parse_valid_env_name(name))
         return usage_error("invalid variable name for --export: '%s'", name);
     why = parse_export_refused(name);
     if (why)
@@ -326,7 +326,7 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
         ret = check_affix("--suffix", o->suffix);
     if (ret < 0)
         goto fail;
-    ret = ws_check_affixes(o->prefix ? o->prefix : WS_DEFAULT_PREFIX, o->suffix ? o->suffix : "");
+    ret = workspace_check_affixes(o->prefix ? o->prefix : WORKSPACE_DEFAULT_PREFIX, o->suffix ? o->suffix : "");
     if (ret == -EINVAL) {
         ret = usage_error("%s", "--prefix and --suffix must not contain '/'");
         goto fail;

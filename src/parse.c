@@ -119,7 +119,7 @@ int parse_size(const char *s, char *out, size_t outlen)
     return 0;
 }
 
-bool valid_env_name(const char *s)
+bool parse_valid_env_name(const char *s)
 {
     if (!(isalpha((unsigned char)*s) || *s == '_'))
         return false;

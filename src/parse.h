@@ -31,14 +31,14 @@ int parse_mode(const char *s, mode_t *mode);
 int parse_size(const char *s, char *out, size_t outlen);
 
 /* A portable environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
-bool valid_env_name(const char *s);
+bool parse_valid_env_name(const char *s);
 
 /* True if s is valid UTF-8 (RFC 3629: no overlong form, no surrogate, nothing above U+10FFFF) without a
  * control character (C0, DEL, C1): text that prints as itself on one line. */
 bool parse_printable_utf8(const char *s);
 
 /* Why --export=NAME must not set NAME to the workspace's path, as a phrase ("commands would be looked up in
- * the workspace alone"); NULL if it may. NAME is a valid_env_name(). */
+ * the workspace alone"); NULL if it may. NAME is a parse_valid_env_name(). */
 const char *parse_export_refused(const char *name);
 
 #endif

@@ -26,28 +26,28 @@
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-int ws_check_affixes(const char *prefix, const char *suffix)
+int workspace_check_affixes(const char *prefix, const char *suffix)
 {
     if (strchr(prefix, '/') || strchr(suffix, '/'))
         return -EINVAL;
-    if (strlen(prefix) + WS_RANDOM_LEN + strlen(suffix) > NAME_MAX)
+    if (strlen(prefix) + WORKSPACE_RANDOM_LEN + strlen(suffix) > NAME_MAX)
         return -ENAMETOOLONG;
     return 0;
 }
 
-int ws_random_name(const char *prefix, const char *suffix, char *out, size_t outlen)
+int workspace_random_name(const char *prefix, const char *suffix, char *out, size_t outlen)
 {
-    unsigned char rnd[WS_RANDOM_LEN * 2];
+    unsigned char rnd[WORKSPACE_RANDOM_LEN * 2];
     size_t plen = strlen(prefix), slen = strlen(suffix), n = 0;
-    int ret = ws_check_affixes(prefix, suffix);
+    int ret = workspace_check_affixes(prefix, suffix);
 
     if (ret < 0)
         return ret;
-    if (plen + WS_RANDOM_LEN + slen + 1 > outlen)
+    if (plen + WORKSPACE_RANDOM_LEN + slen + 1 > outlen)
         return -ENAMETOOLONG;
     /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): the suffix copy below ends out with its NUL. */
     memcpy(out, prefix, plen);
-    while (n < WS_RANDOM_LEN) {
+    while (n < WORKSPACE_RANDOM_LEN) {
         ssize_t got = getrandom(rnd, sizeof(rnd), 0);
         if (got < 0) {
             if (errno == EINTR)
@@ -55,22 +55,22 @@ int ws_random_name(const char *prefix, const char *suffix, char *out, size_t out
             return neg_errno();
         }
         /* Rejection sampling: 248 = 4 * 62, so every character is equally likely. */
-        for (ssize_t i = 0; i < got && n < WS_RANDOM_LEN; i++)
+        for (ssize_t i = 0; i < got && n < WORKSPACE_RANDOM_LEN; i++)
             if (rnd[i] < 248)
                 out[plen + n++] = alphabet[rnd[i] % 62];
     }
-    memcpy(out + plen + WS_RANDOM_LEN, suffix, slen + 1);
+    memcpy(out + plen + WORKSPACE_RANDOM_LEN, suffix, slen + 1);
     return 0;
 }
 
-bool ws_name_matches(const char *name, const char *prefix, const char *suffix)
+bool workspace_name_matches(const char *name, const char *prefix, const char *suffix)
 {
     size_t plen = strlen(prefix), slen = strlen(suffix), len = strlen(name);
 
-    if (len != plen + WS_RANDOM_LEN + slen || strncmp(name, prefix, plen) != 0 ||
-        strcmp(name + plen + WS_RANDOM_LEN, suffix) != 0)
+    if (len != plen + WORKSPACE_RANDOM_LEN + slen || strncmp(name, prefix, plen) != 0 ||
+        strcmp(name + plen + WORKSPACE_RANDOM_LEN, suffix) != 0)
         return false;
-    for (size_t i = plen; i < plen + WS_RANDOM_LEN; i++)
+    for (size_t i = plen; i < plen + WORKSPACE_RANDOM_LEN; i++)
         if (!strchr(alphabet, name[i]) || name[i] == '\0')
             return false;
     return true;
@@ -164,7 +164,8 @@ static int check_group_writer(gid_t gid, uid_t uid, const char *how, char *why, 
     if (!group_has_others(gid, uid, who, sizeof(who)))
         return 0;
     describe_group(gid, grp, sizeof(grp));
-    (void)snprintf(why, len, "%s lets %s write, and %s is in it; not sticky (another user could replace the workspace)",
+    (void)snprintf(why, len,
+                   "%s lets %s write, and %s is in it; not sticky (another user could replace the workspace)",
                    how, grp, who);
     return -EPERM;
 }
@@ -199,7 +200,8 @@ static int check_writers(int fd, const struct stat *st, uid_t uid, char *why, si
     if (st->st_mode & S_ISVTX)
         return 0;
     if (st->st_mode & S_IWOTH) {
-        (void)snprintf(why, len, "writable by every user and not sticky (one of them could replace the workspace)");
+        (void)snprintf(why, len,
+                       "writable by every user and not sticky (one of them could replace the workspace)");
         return -EPERM;
     }
     n = fgetxattr(fd, "system.posix_acl_access", buf, sizeof(buf));
@@ -223,7 +225,8 @@ static int check_writers(int fd, const struct stat *st, uid_t uid, char *why, si
             continue;
         if (e[i].tag == TAG_USER && e[i].id != uid && e[i].id != 0) {
             describe_user((uid_t)e[i].id, who, sizeof(who));
-            (void)snprintf(why, len, "an ACL lets %s write, and it is not sticky (that user could replace the workspace)",
+            (void)snprintf(why, len,
+                           "an ACL lets %s write, and it is not sticky (that user could replace the workspace)",
                            who);
             return -EPERM;
         }
@@ -237,7 +240,7 @@ static int check_writers(int fd, const struct stat *st, uid_t uid, char *why, si
     return 0;
 }
 
-int ws_open_base(const char *path, char **abs, int *fd, char *why, size_t whylen)
+int workspace_open_base(const char *path, char **abs, int *fd, char *why, size_t whylen)
 {
     cleanup_free char *a = NULL;
     cleanup_fd int dfd = -1;
@@ -267,7 +270,7 @@ int ws_open_base(const char *path, char **abs, int *fd, char *why, size_t whylen
     return 0;
 }
 
-const char *ws_base_strerror(int err, const char *why)
+const char *workspace_base_strerror(int err, const char *why)
 {
     if (err == -EPERM && why && *why)
         return why;
@@ -276,7 +279,8 @@ const char *ws_base_strerror(int err, const char *why)
     return strerror(-err);
 }
 
-int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_path, char *why, size_t whylen)
+int workspace_choose_base(const char *dir, char **abs, int *fd, const char **failed_path, char *why,
+                          size_t whylen)
 {
     static const char *const env_names[] = {"TMPDIR", "TEMP", "TMP"};
     static const char *const fixed[] = {"/tmp", "/var/tmp", "/usr/tmp", "."};
@@ -284,20 +288,20 @@ int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_pat
 
     *failed_path = dir;
     if (dir)
-        return ws_open_base(dir, abs, fd, why, whylen);
+        return workspace_open_base(dir, abs, fd, why, whylen);
     /* Python's tempfile.gettempdir() order. */
     for (size_t i = 0; i < ARRAY_SIZE(env_names); i++) {
         const char *v = getenv(env_names[i]);
         if (!v || *v == '\0')
             continue;
-        ret = ws_open_base(v, abs, fd, why, whylen);
+        ret = workspace_open_base(v, abs, fd, why, whylen);
         if (ret == 0)
             return 0;
-        warn("ignoring %s=%s: %s", env_names[i], v, ws_base_strerror(ret, why));
+        warn("ignoring %s=%s: %s", env_names[i], v, workspace_base_strerror(ret, why));
     }
     ret = -ENOENT;
     for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
-        ret = ws_open_base(fixed[i], abs, fd, why, whylen);
+        ret = workspace_open_base(fixed[i], abs, fd, why, whylen);
         if (ret == 0)
             return 0;
         *failed_path = fixed[i];
@@ -353,18 +357,18 @@ static int adopt(struct workspace *ws, const struct workspace_spec *spec)
 
 int workspace_create(const struct workspace_spec *spec, struct workspace *ws, const char **failed_path)
 {
-    const char *prefix = spec->prefix ? spec->prefix : WS_DEFAULT_PREFIX;
+    const char *prefix = spec->prefix ? spec->prefix : WORKSPACE_DEFAULT_PREFIX;
     const char *suffix = spec->suffix ? spec->suffix : "";
     char name[NAME_MAX + 1];
     int ret;
 
     *ws = (struct workspace){.basefd = -1, .fd = -1, .child_fd = -1};
-    ret = ws_choose_base(spec->dir, &ws->base, &ws->basefd, failed_path, ws->why, sizeof(ws->why));
+    ret = workspace_choose_base(spec->dir, &ws->base, &ws->basefd, failed_path, ws->why, sizeof(ws->why));
     if (ret < 0)
         return ret;
     *failed_path = ws->base;
     for (int i = 0; i < CREATE_TRIES; i++) {
-        ret = ws_random_name(prefix, suffix, name, sizeof(name));
+        ret = workspace_random_name(prefix, suffix, name, sizeof(name));
         if (ret < 0)
             break;
         /* 0700 until adopt() has checked it: nobody else may enter in between. */
@@ -458,8 +462,8 @@ static int remove_dir_at(int basefd, const char *name, int fd, const struct rmtr
  * process of the run has exited by then, and only root or the owner can modify the base (rule 1). */
 #define MAX_REPLACEMENTS 3
 
-int ws_remove_at(int basefd, const char *name, int fd, uid_t owner, const struct rmtree_opts *opts,
-                 struct rmtree_result *r)
+int workspace_remove_at(int basefd, const char *name, int fd, uid_t owner, const struct rmtree_opts *opts,
+                        struct rmtree_result *r)
 {
     cleanup_fd int cur = -1;
     struct fdstat base, ws;
@@ -492,10 +496,10 @@ int ws_remove_at(int basefd, const char *name, int fd, uid_t owner, const struct
 
 int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struct rmtree_result *r)
 {
-    return ws_remove_at(ws->basefd, ws->name, ws->fd, ws->uid, opts, r);
+    return workspace_remove_at(ws->basefd, ws->name, ws->fd, ws->uid, opts, r);
 }
 
-void ws_report(const char *path, const struct rmtree_result *r, int ret)
+void workspace_report(const char *path, const struct rmtree_result *r, int ret)
 {
     if (ret >= 0 || r->nerrors > 0) {
         rmtree_report(path, r, ret);

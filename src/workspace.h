@@ -9,29 +9,29 @@
 #include "rmtree.h"
 
 /* Random characters in a workspace name: 62^10 names, drawn from getrandom(). */
-#define WS_RANDOM_LEN 10
-#define WS_DEFAULT_PREFIX "tmprun."
+#define WORKSPACE_RANDOM_LEN 10
+#define WORKSPACE_DEFAULT_PREFIX "tmprun."
 /* Room for the reason a base was refused. */
-#define WS_WHY_LEN 256
+#define WORKSPACE_WHY_LEN 256
 
 struct workspace {
-    int basefd; /* the base directory, O_RDONLY|O_DIRECTORY|O_CLOEXEC */
+    int basefd;   /* the base directory, O_RDONLY|O_DIRECTORY|O_CLOEXEC */
     int fd;       /* the workspace, opened right after mkdirat(); holds a shared flock() while tmprun lives */
     int child_fd; /* another open file description of it with a shared flock() of its own, for COMMAND to
                    * inherit: COMMAND unlocking or closing it cannot release tmprun's lock */
-    char *base; /* absolute path of the base directory */
-    char *name; /* the workspace's name in base */
-    char *path; /* base + "/" + name, what COMMAND sees */
+    char *base;   /* absolute path of the base directory */
+    char *name;   /* the workspace's name in base */
+    char *path;   /* base + "/" + name, what COMMAND sees */
     dev_t dev;
     ino_t ino;
     uid_t uid; /* its owner, whose rights remove it */
     gid_t gid;
-    char why[WS_WHY_LEN]; /* why workspace_create() refused the base, for ws_base_strerror() */
+    char why[WORKSPACE_WHY_LEN]; /* why workspace_create() refused the base, for workspace_base_strerror() */
 };
 
 struct workspace_spec {
     const char *dir;    /* --dir, or NULL to search $TMPDIR $TEMP $TMP /tmp /var/tmp /usr/tmp . */
-    const char *prefix; /* NULL: WS_DEFAULT_PREFIX */
+    const char *prefix; /* NULL: WORKSPACE_DEFAULT_PREFIX */
     const char *suffix; /* NULL: "" */
     mode_t mode;        /* exact mode of the workspace, whatever the umask */
     uid_t uid;          /* owner to give it, (uid_t)-1 to keep the caller's */
@@ -40,28 +40,29 @@ struct workspace_spec {
 
 /* 0 if prefix + random + suffix makes a valid name: -EINVAL if either holds a '/', -ENAMETOOLONG if the
  * name would exceed NAME_MAX. */
-int ws_check_affixes(const char *prefix, const char *suffix);
+int workspace_check_affixes(const char *prefix, const char *suffix);
 
-/* Write prefix + WS_RANDOM_LEN random [A-Za-z0-9] + suffix into out (size outlen). 0 or -errno. */
-int ws_random_name(const char *prefix, const char *suffix, char *out, size_t outlen);
+/* Write prefix + WORKSPACE_RANDOM_LEN random [A-Za-z0-9] + suffix into out (size outlen). 0 or -errno. */
+int workspace_random_name(const char *prefix, const char *suffix, char *out, size_t outlen);
 
-/* True if name is prefix + WS_RANDOM_LEN characters of [A-Za-z0-9] + suffix: what --gc may reap. */
-bool ws_name_matches(const char *name, const char *prefix, const char *suffix);
+/* True if name is prefix + WORKSPACE_RANDOM_LEN characters of [A-Za-z0-9] + suffix: what --gc may reap. */
+bool workspace_name_matches(const char *name, const char *prefix, const char *suffix);
 
 /* Open path as a base directory: made absolute (not resolved: the caller's spelling stays) into *abs, opened
  * into *fd. Fails with -ENOTDIR, -ENOENT, -EACCES/-EROFS (cannot create there), or -EPERM when someone other
  * than root and the caller could modify it (DESIGN rule 1: owner root or the caller; group, other or ACL
- * write only together with the sticky bit), with who that is described in why (WS_WHY_LEN bytes): they could
- * rename the workspace away and put a symlink in its place, and COMMAND would write through it. */
-int ws_open_base(const char *path, char **abs, int *fd, char *why, size_t whylen);
+ * write only together with the sticky bit), with who that is described in why (WORKSPACE_WHY_LEN bytes): they
+ * could rename the workspace away and put a symlink in its place, and COMMAND would write through it. */
+int workspace_open_base(const char *path, char **abs, int *fd, char *why, size_t whylen);
 
-/* Describe a ws_open_base() failure for a message: why for -EPERM, else the errno's text. */
-const char *ws_base_strerror(int err, const char *why);
+/* Describe a workspace_open_base() failure for a message: why for -EPERM, else the errno's text. */
+const char *workspace_base_strerror(int err, const char *why);
 
 /* The base to use: spec->dir (no fallback), else the first usable candidate; a set but unusable $TMPDIR,
  * $TEMP or $TMP is skipped with a warning. On failure *failed_path names the candidate that decided it and
  * why says why for -EPERM. */
-int ws_choose_base(const char *dir, char **abs, int *fd, const char **failed_path, char *why, size_t whylen);
+int workspace_choose_base(const char *dir, char **abs, int *fd, const char **failed_path, char *why,
+                          size_t whylen);
 
 /* Choose the base, create the workspace with exactly spec->mode, open it, take its liveness lock and verify
  * (fstat on the fd) that it is a directory owned by us with that mode (-EBADE if not). Retries on a name
@@ -77,14 +78,15 @@ int workspace_create(const struct workspace_spec *spec, struct workspace *ws, co
  * is at name now is the run's and gets the same treatment: removed if it passes the same checks, else left
  * and the reason returned; a symlink is never followed (-ENOTDIR). Nothing at name is not an error. Counts and
  * failures go to r (see rmtree_contents). 0 or -errno. */
-int ws_remove_at(int basefd, const char *name, int fd, uid_t owner, const struct rmtree_opts *opts,
-                 struct rmtree_result *r);
+int workspace_remove_at(int basefd, const char *name, int fd, uid_t owner, const struct rmtree_opts *opts,
+                        struct rmtree_result *r);
 
-/* ws_remove_at() for the workspace. */
+/* workspace_remove_at() for the workspace. */
 int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struct rmtree_result *r);
 
-/* Report a failed ws_remove_at() of path: the walk's failures (rmtree_report), or why path itself was left. */
-void ws_report(const char *path, const struct rmtree_result *r, int ret);
+/* Report a failed workspace_remove_at() of path: the walk's failures (rmtree_report), or why path itself was
+ * left. */
+void workspace_report(const char *path, const struct rmtree_result *r, int ret);
 
 /* Close the fds and free the strings; does not touch the directory. */
 void workspace_release(struct workspace *ws);

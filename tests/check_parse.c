@@ -133,12 +133,12 @@ END_TEST
 
 START_TEST(env_names)
 {
-    ck_assert(valid_env_name("FOO"));
-    ck_assert(valid_env_name("_x1"));
-    ck_assert(!valid_env_name(""));
-    ck_assert(!valid_env_name("1X"));
-    ck_assert(!valid_env_name("A-B"));
-    ck_assert(!valid_env_name("A=B"));
+    ck_assert(parse_valid_env_name("FOO"));
+    ck_assert(parse_valid_env_name("_x1"));
+    ck_assert(!parse_valid_env_name(""));
+    ck_assert(!parse_valid_env_name("1X"));
+    ck_assert(!parse_valid_env_name("A-B"));
+    ck_assert(!parse_valid_env_name("A=B"));
 }
 END_TEST
 

@@ -17,19 +17,19 @@ START_TEST(random_name_shape)
 {
     char a[NAME_MAX + 1], b[NAME_MAX + 1];
 
-    ck_assert_int_eq(ws_random_name("pre.", ".suf", a, sizeof(a)), 0);
-    ck_assert_int_eq(ws_random_name("pre.", ".suf", b, sizeof(b)), 0);
-    ck_assert_uint_eq(strlen(a), 4 + WS_RANDOM_LEN + 4);
+    ck_assert_int_eq(workspace_random_name("pre.", ".suf", a, sizeof(a)), 0);
+    ck_assert_int_eq(workspace_random_name("pre.", ".suf", b, sizeof(b)), 0);
+    ck_assert_uint_eq(strlen(a), 4 + WORKSPACE_RANDOM_LEN + 4);
     ck_assert(strncmp(a, "pre.", 4) == 0);
-    ck_assert_str_eq(a + 4 + WS_RANDOM_LEN, ".suf");
-    for (size_t i = 4; i < 4 + WS_RANDOM_LEN; i++)
+    ck_assert_str_eq(a + 4 + WORKSPACE_RANDOM_LEN, ".suf");
+    for (size_t i = 4; i < 4 + WORKSPACE_RANDOM_LEN; i++)
         ck_assert_msg(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", a[i]) && a[i],
                       "bad character %c", a[i]);
     ck_assert_str_ne(a, b);
-    ck_assert(ws_name_matches(a, "pre.", ".suf"));
-    ck_assert(!ws_name_matches(a, "pre.", ""));
-    ck_assert(!ws_name_matches("pre.short.suf", "pre.", ".suf"));
-    ck_assert(!ws_name_matches("pre.abc-efghij.suf", "pre.", ".suf"));
+    ck_assert(workspace_name_matches(a, "pre.", ".suf"));
+    ck_assert(!workspace_name_matches(a, "pre.", ""));
+    ck_assert(!workspace_name_matches("pre.short.suf", "pre.", ".suf"));
+    ck_assert(!workspace_name_matches("pre.abc-efghij.suf", "pre.", ".suf"));
 }
 END_TEST
 
@@ -41,8 +41,8 @@ START_TEST(random_name_all_characters)
     int distinct = 0;
 
     for (int i = 0; i < 2000; i++) {
-        ck_assert_int_eq(ws_random_name("", "", n, sizeof(n)), 0);
-        for (int j = 0; j < WS_RANDOM_LEN; j++)
+        ck_assert_int_eq(workspace_random_name("", "", n, sizeof(n)), 0);
+        for (int j = 0; j < WORKSPACE_RANDOM_LEN; j++)
             seen[(unsigned char)n[j]] = true;
     }
     for (int c = 0; c < 256; c++)
@@ -57,12 +57,12 @@ START_TEST(affixes)
 
     memset(longp, 'x', sizeof(longp) - 1);
     longp[sizeof(longp) - 1] = '\0';
-    ck_assert_int_eq(ws_check_affixes("tmprun.", ""), 0);
-    ck_assert_int_eq(ws_check_affixes("a/b", ""), -EINVAL);
-    ck_assert_int_eq(ws_check_affixes("", "/"), -EINVAL);
-    ck_assert_int_eq(ws_check_affixes(longp, ""), -ENAMETOOLONG);
-    longp[NAME_MAX - WS_RANDOM_LEN] = '\0';
-    ck_assert_int_eq(ws_check_affixes(longp, ""), 0);
+    ck_assert_int_eq(workspace_check_affixes("tmprun.", ""), 0);
+    ck_assert_int_eq(workspace_check_affixes("a/b", ""), -EINVAL);
+    ck_assert_int_eq(workspace_check_affixes("", "/"), -EINVAL);
+    ck_assert_int_eq(workspace_check_affixes(longp, ""), -ENAMETOOLONG);
+    longp[NAME_MAX - WORKSPACE_RANDOM_LEN] = '\0';
+    ck_assert_int_eq(workspace_check_affixes(longp, ""), 0);
 }
 END_TEST
 
@@ -70,28 +70,28 @@ START_TEST(base_rules)
 {
     char dir[PATH_MAX], sub[PATH_MAX + 16];
     int dfd = scratch_dir(dir, sizeof(dir)), fd;
-    char *abs, why[WS_WHY_LEN];
+    char *abs, why[WORKSPACE_WHY_LEN];
 
     make_dir(dfd, "open", 0777);
     ck_assert_int_eq(fchmodat(dfd, "open", 0777, 0), 0);
     make_dir(dfd, "sticky", 01777);
     make_file(dfd, "file", "", 0600);
     (void)snprintf(sub, sizeof(sub), "%s/open", dir);
-    ck_assert_int_eq(ws_open_base(sub, &abs, &fd, why, sizeof(why)), -EPERM);
-    ck_assert(strstr(ws_base_strerror(-EPERM, why), "sticky"));
+    ck_assert_int_eq(workspace_open_base(sub, &abs, &fd, why, sizeof(why)), -EPERM);
+    ck_assert(strstr(workspace_base_strerror(-EPERM, why), "sticky"));
     (void)snprintf(sub, sizeof(sub), "%s/sticky/", dir);
-    ck_assert_int_eq(ws_open_base(sub, &abs, &fd, why, sizeof(why)), 0);
+    ck_assert_int_eq(workspace_open_base(sub, &abs, &fd, why, sizeof(why)), 0);
     ck_assert(strcmp(abs + strlen(abs) - 7, "/sticky") == 0); /* trailing slash dropped */
     free(abs);
     close(fd);
     (void)snprintf(sub, sizeof(sub), "%s/file", dir);
-    ck_assert_int_eq(ws_open_base(sub, &abs, &fd, why, sizeof(why)), -ENOTDIR);
+    ck_assert_int_eq(workspace_open_base(sub, &abs, &fd, why, sizeof(why)), -ENOTDIR);
     (void)snprintf(sub, sizeof(sub), "%s/missing", dir);
-    ck_assert_int_eq(ws_open_base(sub, &abs, &fd, why, sizeof(why)), -ENOENT);
-    ck_assert_int_eq(ws_open_base("", &abs, &fd, why, sizeof(why)), -ENOENT);
+    ck_assert_int_eq(workspace_open_base(sub, &abs, &fd, why, sizeof(why)), -ENOENT);
+    ck_assert_int_eq(workspace_open_base("", &abs, &fd, why, sizeof(why)), -ENOENT);
     /* Relative: made absolute against the current directory, not resolved. */
     ck_assert_int_eq(fchdir(dfd), 0);
-    ck_assert_int_eq(ws_open_base("./sticky", &abs, &fd, why, sizeof(why)), 0);
+    ck_assert_int_eq(workspace_open_base("./sticky", &abs, &fd, why, sizeof(why)), 0);
     (void)snprintf(sub, sizeof(sub), "%s/sticky", dir);
     ck_assert_str_eq(abs, sub);
     free(abs);
@@ -109,26 +109,26 @@ static int setxattr_at(int dfd, const char *name, const void *value, size_t size
     return ret;
 }
 
-/* ws_open_base(dir/name) is refused, and the reason contains text. */
+/* workspace_open_base(dir/name) is refused, and the reason contains text. */
 static void refused(const char *dir, const char *name, const char *text)
 {
-    char p[PATH_MAX + 16], why[WS_WHY_LEN];
+    char p[PATH_MAX + 16], why[WORKSPACE_WHY_LEN];
     char *abs;
     int fd;
 
     (void)snprintf(p, sizeof(p), "%s/%s", dir, name);
-    ck_assert_int_eq(ws_open_base(p, &abs, &fd, why, sizeof(why)), -EPERM);
+    ck_assert_int_eq(workspace_open_base(p, &abs, &fd, why, sizeof(why)), -EPERM);
     ck_assert_msg(strstr(why, text), "%s: '%s' lacks '%s'", name, why, text);
 }
 
 static void accepted(const char *dir, const char *name)
 {
-    char p[PATH_MAX + 16], why[WS_WHY_LEN];
+    char p[PATH_MAX + 16], why[WORKSPACE_WHY_LEN];
     char *abs;
     int fd;
 
     (void)snprintf(p, sizeof(p), "%s/%s", dir, name);
-    ck_assert_msg(ws_open_base(p, &abs, &fd, why, sizeof(why)) == 0, "%s refused: %s", name, why);
+    ck_assert_msg(workspace_open_base(p, &abs, &fd, why, sizeof(why)) == 0, "%s refused: %s", name, why);
     free(abs);
     close(fd);
 }
@@ -141,8 +141,8 @@ START_TEST(base_writers)
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir));
     /* system.posix_acl_access: version 2; user::rwx, user:65534:rwx, group::r-x, mask::rwx, other::r-x. */
-    const uint32_t acl[] = {2, 0x00070001, 0xffffffff, 0x00070002, 65534, 0x00050004, 0xffffffff,
-                            0x00070010, 0xffffffff, 0x00050020, 0xffffffff};
+    const uint32_t acl[] = {2,          0x00070001, 0xffffffff, 0x00070002, 65534,     0x00050004,
+                            0xffffffff, 0x00070010, 0xffffffff, 0x00050020, 0xffffffff};
     uint32_t masked[sizeof(acl) / sizeof(acl[0])];
 
     if (geteuid() != 0)
@@ -184,26 +184,27 @@ START_TEST(base_order)
     char dir[PATH_MAX], p[PATH_MAX + 16];
     int dfd = scratch_dir(dir, sizeof(dir)), fd;
     const char *failed;
-    char *abs, why[WS_WHY_LEN];
+    char *abs, why[WORKSPACE_WHY_LEN];
 
     make_dir(dfd, "temp", 0700);
     (void)snprintf(p, sizeof(p), "%s/temp", dir);
     ck_assert_int_eq(setenv("TMPDIR", "/nonexistent/tmprun", 1), 0);
     ck_assert_int_eq(setenv("TEMP", p, 1), 0);
     ck_assert_int_eq(setenv("TMP", "/", 1), 0);
-    ck_assert_int_eq(ws_choose_base(NULL, &abs, &fd, &failed, why, sizeof(why)), 0);
+    ck_assert_int_eq(workspace_choose_base(NULL, &abs, &fd, &failed, why, sizeof(why)), 0);
     ck_assert_str_eq(abs, p);
     free(abs);
     close(fd);
     unsetenv("TMPDIR");
     unsetenv("TEMP");
     unsetenv("TMP");
-    ck_assert_int_eq(ws_choose_base(NULL, &abs, &fd, &failed, why, sizeof(why)), 0);
+    ck_assert_int_eq(workspace_choose_base(NULL, &abs, &fd, &failed, why, sizeof(why)), 0);
     ck_assert_str_eq(abs, "/tmp");
     free(abs);
     close(fd);
     /* --dir never falls back. */
-    ck_assert_int_eq(ws_choose_base("/nonexistent/tmprun", &abs, &fd, &failed, why, sizeof(why)), -ENOENT);
+    ck_assert_int_eq(workspace_choose_base("/nonexistent/tmprun", &abs, &fd, &failed, why, sizeof(why)),
+                     -ENOENT);
     ck_assert_str_eq(failed, "/nonexistent/tmprun");
 }
 END_TEST
@@ -230,7 +231,7 @@ START_TEST(create_exact_mode)
         ck_assert_int_eq(fstatat(dfd, ws.name, &st, AT_SYMLINK_NOFOLLOW), 0);
         ck_assert_uint_eq(st.st_mode & 07777, i % 2 ? 0750 : 0700);
         ck_assert_uint_eq(st.st_uid, geteuid());
-        ck_assert(ws_name_matches(ws.name, WS_DEFAULT_PREFIX, ""));
+        ck_assert(workspace_name_matches(ws.name, WORKSPACE_DEFAULT_PREFIX, ""));
         ck_assert(strncmp(ws.path, dir, strlen(dir)) == 0 && ws.path[strlen(dir)] == '/');
         ck_assert_str_eq(ws.path + strlen(dir) + 1, ws.name);
         ck_assert_uint_eq(st.st_ino, ws.ino);

@@ -1,7 +1,7 @@
 /* libFuzzer harness for the option-value parsers (parse.c) and the command line parser (opts.c).
  *
  * The input, up to its first NUL byte, goes to parse_duration(), parse_mode(), parse_size() and
- * valid_env_name(), each checked against an independent reference implementation of the grammar in parse.h.
+ * parse_valid_env_name(), each checked against an independent reference implementation of the grammar in parse.h.
  * The whole input, split at NUL bytes, becomes the argv after "tmprun" for opts_parse(), whose result must
  * satisfy the invariants of struct tmprun_opts and be the same when parsed a second time (optind reset).
  * Every piece of the argv also goes through the value parsers. Any violation aborts.
@@ -200,7 +200,7 @@ static void check_size(const char *s)
     check_size_len(s, 3);
 }
 
-/* ---- valid_env_name: [A-Za-z_][A-Za-z0-9_]* ---- */
+/* ---- parse_valid_env_name: [A-Za-z_][A-Za-z0-9_]* ---- */
 
 static void check_env_name(const char *s)
 {
@@ -209,7 +209,7 @@ static void check_env_name(const char *s)
     for (size_t i = 1; want && s[i]; i++)
         if (!(is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_'))
             want = false;
-    CHECK(valid_env_name(s) == want);
+    CHECK(parse_valid_env_name(s) == want);
     /* The two names --export must always refuse (parse.h): every exec fails, every program loads the rest. */
     if (strcmp(s, "PATH") == 0 || strncmp(s, "LD_", 3) == 0)
         CHECK(parse_export_refused(s) != NULL);
@@ -280,7 +280,7 @@ static void check_opts(int argc, char **argv, int ret, const struct tmprun_opts 
     CHECK(o->nexports < (size_t)argc);
     for (size_t i = 0; i < o->nexports; i++) {
         CHECK(o->exports[i] != NULL);
-        CHECK(valid_env_name(o->exports[i]));
+        CHECK(parse_valid_env_name(o->exports[i]));
         CHECK(parse_export_refused(o->exports[i]) == NULL);
     }
     if (o->dir)
