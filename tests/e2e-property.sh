@@ -2,8 +2,9 @@
 # tmprun end to end: the randomized property test (tests/property.py) - random hostile trees built in
 # workspaces, each removed without touching anything outside, tmprun exiting with COMMAND's status.
 #
-# PROPERTY_SECONDS (default 60) bounds it for CI; PROPERTY_SEED reproduces a run; PROPERTY_TREES caps the
-# number of trees. A long local run: PROPERTY_SECONDS=3600 make check TESTS=tests/e2e-property.sh
+# PROPERTY_SECONDS (default 60) bounds it for CI, which uses a fixed seed (printed); PROPERTY_SEED=N reproduces
+# a run, PROPERTY_SEED=random or =date draws new trees for a local soak; PROPERTY_TREES caps the
+# number of trees. A long local soak: PROPERTY_SEED=random PROPERTY_SECONDS=3600 make check TESTS=tests/e2e-property.sh
 : "${TESTS_SRCDIR:=$(dirname "$0")}"
 # shellcheck source=lib.sh
 . "$TESTS_SRCDIR/lib.sh"
