@@ -20,10 +20,42 @@
 #include "log.h"
 #include "util.h"
 
-/* The signals tmprun outlives and forwards (issue: sudo's and timeout's list). Job-control signals (TSTP,
- * TTIN, TTOU, CONT) keep their default action so that Ctrl-Z stops tmprun together with COMMAND. */
-static const int forwarded[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
-                                SIGUSR2, SIGALRM, SIGPIPE, SIGXCPU, SIGXFSZ};
+/* Which signals keep their default action; every other one is caught (blocked, read from the signalfd) and
+ * forwarded, as sudo does: a signal whose default action terminates tmprun (SIGVTALRM, SIGPWR, SIGSYS, a
+ * real-time signal...) would otherwise orphan COMMAND and leave the workspace behind (signal(7)). */
+static bool keeps_default(int sig)
+{
+    switch (sig) {
+    case SIGKILL:
+    case SIGSTOP: /* cannot be caught */
+    case SIGCHLD: /* tmprun's own: a child changed state (added to the set apart) */
+    case SIGURG:
+    case SIGWINCH: /* ignored by default: nothing to outlive, and a terminal resize is COMMAND's business */
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU:
+    case SIGCONT: /* job control: Ctrl-Z stops tmprun together with COMMAND, fg resumes both */
+        return true;
+    /* Synchronous faults are tmprun's own crash, not a message for the job: sigprocmask(2) leaves a SIGSEGV,
+     * SIGBUS, SIGFPE or SIGILL generated while blocked undefined (Linux forces the default action, other
+     * systems may loop on the faulting instruction), and a crash must dump core and show, not be forwarded to
+     * COMMAND as if someone had sent it. Whoever sends one of these with kill(2) gets the default action.
+     * SIGTRAP, SIGSYS and SIGABRT are caught: the kernel forces a breakpoint's SIGTRAP and seccomp's SIGSYS
+     * through with the default action even while blocked (force_sig_info()), and abort(3) unblocks SIGABRT
+     * before raising it, so only a kill(2) of them is forwarded. */
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Linux numbers its real-time signals from 32 (signal(7)); the C library reserves the first two or three for
+ * its threads (glibc, musl) and starts SIGRTMIN above them. Those reserved ones are not ours to catch. */
+#define KERNEL_SIGRTMIN 32
 
 /* pidfds kept to wait on leftovers; beyond this many, tmprun rescans /proc on a timer instead. */
 #define MAX_WATCHED 64
@@ -36,12 +68,14 @@ int supervise_init(struct sigstate *s)
 
     sigemptyset(&s->handled);
     s->sfd = -1;
-    for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++) {
-        if (sigaction(forwarded[i], NULL, &sa) < 0)
+    for (int sig = 1; sig <= SIGRTMAX; sig++) {
+        if (keeps_default(sig) || (sig >= KERNEL_SIGRTMIN && sig < SIGRTMIN))
+            continue;
+        if (sigaction(sig, NULL, &sa) < 0)
             return neg_errno();
         /* A blocked signal is queued even when ignored, so ignored ones must stay out of the mask. */
-        if (sa.sa_handler != SIG_IGN)
-            sigaddset(&s->handled, forwarded[i]);
+        if (sa.sa_handler != SIG_IGN && sigaddset(&s->handled, sig) < 0)
+            return neg_errno();
     }
     /* With SIGCHLD ignored the kernel reaps children itself and waitpid() fails: tmprun needs the default. */
     if (sigaction(SIGCHLD, NULL, &sa) < 0)
@@ -162,10 +196,16 @@ static void drain_signalfd(int sfd, pid_t child, bool forward)
     struct signalfd_siginfo si;
 
     while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGCHLD || !forward || !should_forward(&si))
+        int sig = (int)si.ssi_signo, ret;
+        if (sig == SIGCHLD || !forward || !should_forward(&si))
             continue;
-        if (kill(child, (int)si.ssi_signo) < 0 && errno != ESRCH)
-            warn_errno(errno, "cannot forward signal %d to process %d", (int)si.ssi_signo, (int)child);
+        /* A real-time signal sent with sigqueue(3) carries a value the job may need: it goes along. */
+        if (si.ssi_code == SI_QUEUE)
+            ret = sigqueue(child, sig, (union sigval){.sival_ptr = (void *)(uintptr_t)si.ssi_ptr});
+        else
+            ret = kill(child, sig);
+        if (ret < 0 && errno != ESRCH)
+            warn_errno(errno, "cannot forward signal %d to process %d", sig, (int)child);
     }
 }
 

@@ -40,8 +40,9 @@ struct child_spec {
     void *setup_arg; /* for both */
 };
 
-/* Block the signals tmprun handles, make tmprun a child subreaper and open the signalfd. Signals inherited as
- * ignored stay ignored (a background job's INT and QUIT). 0 or -errno. */
+/* Block the signals tmprun handles (every one whose default action terminates, but for the synchronous faults
+ * SIGSEGV, SIGBUS, SIGFPE and SIGILL), make tmprun a child subreaper and open the signalfd. Signals inherited
+ * as ignored stay ignored (a background job's INT and QUIT). 0 or -errno. */
 int supervise_init(struct sigstate *s);
 
 /* Fork and run COMMAND, forward user-sent signals to it (not the ones the kernel sent to the whole process
