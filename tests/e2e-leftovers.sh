@@ -24,11 +24,6 @@ assert_gone() {
     fi
 }
 
-# Milliseconds since the epoch.
-now_ms() {
-    echo $(($(date +%s%N) / 1000000))
-}
-
 # Leftovers and the COMMANDs that start them. Each gets DIR, where it writes its pid, and ready once its traps
 # are set; none lives more than 20 s on its own.
 # loop.sh DIR NAME [TRAP-ACTION]: writes to $TMPDIR every 0.05 s; with a TERM trap when TRAP-ACTION is given.
@@ -127,36 +122,14 @@ assert_gone "$(cat "$d/setsid.pid")" "the setsid() daemon was stopped and reaped
 assert_gone "$(cat "$d/double.pid")" "the double-forked setsid() daemon was stopped and reaped"
 assert_absent "$(cat "$d/ws")" "daemons: the workspace is gone"
 
-# --- (c) A leftover that ignores SIGTERM and keeps writing to the workspace: SIGKILLed after --grace.
+# --- (c) A leftover that ignores SIGTERM and keeps writing to the workspace: SIGKILLed after --grace. That
+# tmprun waits the grace first is shown below by a grace longer than the test, not by a clock.
 newdir c
-t0=$(now_ms)
 assert_status 0 "--grace=0.3, leftover ignoring SIGTERM: tmprun exits with COMMAND's 0" \
     run --grace=0.3 sh "$start" "$d" stubborn "echo TERM >>$d/term"
-t1=$(now_ms)
 assert_eq "$(cat "$d/term" 2>/dev/null)" TERM "--grace=0.3: the leftover got SIGTERM first, once"
 assert_gone "$(cat "$d/stubborn.pid")" "--grace=0.3: the leftover ignoring SIGTERM was killed and reaped"
 assert_absent "$(cat "$d/ws")" "--grace=0.3: the workspace is gone"
-if [ $((t1 - t0)) -ge 300 ]; then
-    ok "--grace=0.3: tmprun waited the grace before SIGKILL"
-else
-    not_ok "--grace=0.3: tmprun waited the grace before SIGKILL" "tmprun took $((t1 - t0)) ms"
-fi
-
-# With the default grace (2 s), a leftover that obeys SIGTERM is stopped at once, not after the grace.
-newdir c2
-t0=$(now_ms)
-assert_status 0 "default grace, leftover obeying SIGTERM: tmprun exits 0" \
-    run sh "$start" "$d" obedient "echo TERM >>$d/term; exit 0"
-t1=$(now_ms)
-assert_eq "$(cat "$d/term" 2>/dev/null)" TERM "default grace: the leftover got SIGTERM"
-assert_gone "$(cat "$d/obedient.pid")" "default grace: the leftover was reaped"
-assert_absent "$(cat "$d/ws")" "default grace: the workspace is gone"
-if [ $((t1 - t0)) -lt 1500 ]; then
-    ok "default grace: tmprun did not wait out the 2 s grace for a leftover that exited"
-else
-    not_ok "default grace: tmprun did not wait out the 2 s grace for a leftover that exited" \
-        "tmprun took $((t1 - t0)) ms"
-fi
 
 # bg_run ARGS...: tmprun with ARGS in the background, its pid in $pid.
 bg_run() {
@@ -179,9 +152,9 @@ assert_exit() {
 }
 
 # A leftover that obeys SIGTERM ends the wait at once, however long the grace: its exit is the event, not the
-# grace's end. With graces above what poll(2) takes at once (INT_MAX ms, 24.8 days): 25 days of ms wrapped
-# to a negative int (wait forever), 50 days to a few ms.
-for grace in 25d 50d; do
+# grace's end. With --grace=1h, and with graces above what poll(2) takes at once (INT_MAX ms, 24.8 days): 25
+# days of ms wrapped to a negative int (wait forever), 50 days to a few ms.
+for grace in 1h 25d 50d; do
     newdir "c2-$grace"
     bg_run --grace="$grace" sh "$start" "$d" obedient "echo TERM >>$d/term; exit 0"
     assert_exit "$pid" 0 "--grace=$grace, leftover obeying SIGTERM: tmprun exits 0 once it has, not after the grace"
