@@ -12,6 +12,8 @@ struct sigstate {
     sigset_t handled;   /* signals tmprun waits for (forwardable ones not inherited as ignored, and SIGCHLD) */
     bool chld_ignored;  /* SIGCHLD was inherited as SIG_IGN: COMMAND gets it back */
     int sfd;            /* signalfd for handled */
+    int procfd;         /* /proc, opened at start so a later unmount does not blind tmprun; -1 if unusable */
+    int proc_err;       /* why procfd is -1: a positive errno */
 };
 
 /* Where the child failed before COMMAND ran. */
@@ -26,6 +28,10 @@ struct child_result {
     enum child_stage stage;
     int err;                 /* errno of the failing step otherwise */
     unsigned long leftovers; /* descendants still alive after COMMAND exited, stopped and reaped */
+    /* Some descendant may still be running: tmprun could not list them (no usable /proc) or could not
+     * signal one (EPERM), and it outlived --grace; supervise_run() printed why. The caller must then keep
+     * the workspace (they may still write to it) and exit 125 (EXIT_TMPRUN), whatever COMMAND's status. */
+    bool leftovers_running;
 };
 
 struct child_spec {
@@ -40,13 +46,16 @@ struct child_spec {
     void *setup_arg; /* for both */
 };
 
-/* Block the signals tmprun handles, make tmprun a child subreaper and open the signalfd. Signals inherited as
- * ignored stay ignored (a background job's INT and QUIT). 0 or -errno. */
+/* Block the signals tmprun handles (every one whose default action terminates, but for the synchronous faults
+ * SIGSEGV, SIGBUS, SIGFPE and SIGILL), make tmprun a child subreaper, open the signalfd and /proc. Signals
+ * inherited as ignored stay ignored (a background job's INT and QUIT). An unusable /proc is not an error here
+ * (procfd -1, proc_err set): it matters only if COMMAND leaves processes behind. 0 or -errno. */
 int supervise_init(struct sigstate *s);
 
 /* Fork and run COMMAND, forward user-sent signals to it (not the ones the kernel sent to the whole process
  * group, which it already got), wait for it, then stop and reap every remaining descendant (SIGTERM, then
- * SIGKILL after grace). Returns 0 with res filled, or -errno if COMMAND could not be started (fork failed). */
+ * SIGKILL after grace). If some may still run (res->leftovers_running), it says why on stderr. Returns 0 with
+ * res filled, or -errno if COMMAND could not be started (fork failed). */
 int supervise_run(const struct child_spec *spec, struct sigstate *s, struct child_result *res);
 
 /* Die of sig as COMMAND did, so the caller's shell sees the same death (core dumps off); never returns. */

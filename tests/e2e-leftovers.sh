@@ -1,6 +1,7 @@
 #!/bin/sh
 # tmprun end to end: processes COMMAND leaves behind (background jobs, setsid() daemons, double forks) get
 # SIGTERM, then SIGKILL after --grace, and are reaped before the workspace is removed; no zombie is left.
+# Without a usable /proc they are waited for, and what outlives the grace is reported, not removed under.
 : "${TESTS_SRCDIR:=$(dirname "$0")}"
 # shellcheck source=lib.sh
 . "$TESTS_SRCDIR/lib.sh"
@@ -21,11 +22,6 @@ assert_gone() {
     else
         ok "$2"
     fi
-}
-
-# Milliseconds since the epoch.
-now_ms() {
-    echo $(($(date +%s%N) / 1000000))
 }
 
 # Leftovers and the COMMANDs that start them. Each gets DIR, where it writes its pid, and ready once its traps
@@ -51,6 +47,7 @@ EOF
 cat >"$SCRATCH/start.sh" <<'EOF'
 d=$1
 printf '%s\n' "$TMPDIR" >"$d/ws"
+echo "$$" >"$d/cmd.pid"
 sh "${0%/*}/loop.sh" "$@" &
 i=0
 until [ -e "$d/$2.pid" ]; do
@@ -125,36 +122,76 @@ assert_gone "$(cat "$d/setsid.pid")" "the setsid() daemon was stopped and reaped
 assert_gone "$(cat "$d/double.pid")" "the double-forked setsid() daemon was stopped and reaped"
 assert_absent "$(cat "$d/ws")" "daemons: the workspace is gone"
 
-# --- (c) A leftover that ignores SIGTERM and keeps writing to the workspace: SIGKILLed after --grace.
+# --- (c) A leftover that ignores SIGTERM and keeps writing to the workspace: SIGKILLed after --grace. That
+# tmprun waits the grace first is shown below by a grace longer than the test, not by a clock.
 newdir c
-t0=$(now_ms)
 assert_status 0 "--grace=0.3, leftover ignoring SIGTERM: tmprun exits with COMMAND's 0" \
     run --grace=0.3 sh "$start" "$d" stubborn "echo TERM >>$d/term"
-t1=$(now_ms)
 assert_eq "$(cat "$d/term" 2>/dev/null)" TERM "--grace=0.3: the leftover got SIGTERM first, once"
 assert_gone "$(cat "$d/stubborn.pid")" "--grace=0.3: the leftover ignoring SIGTERM was killed and reaped"
 assert_absent "$(cat "$d/ws")" "--grace=0.3: the workspace is gone"
-if [ $((t1 - t0)) -ge 300 ]; then
-    ok "--grace=0.3: tmprun waited the grace before SIGKILL"
-else
-    not_ok "--grace=0.3: tmprun waited the grace before SIGKILL" "tmprun took $((t1 - t0)) ms"
-fi
 
-# With the default grace (2 s), a leftover that obeys SIGTERM is stopped at once, not after the grace.
-newdir c2
-t0=$(now_ms)
-assert_status 0 "default grace, leftover obeying SIGTERM: tmprun exits 0" \
-    run sh "$start" "$d" obedient "echo TERM >>$d/term; exit 0"
-t1=$(now_ms)
-assert_eq "$(cat "$d/term" 2>/dev/null)" TERM "default grace: the leftover got SIGTERM"
-assert_gone "$(cat "$d/obedient.pid")" "default grace: the leftover was reaped"
-assert_absent "$(cat "$d/ws")" "default grace: the workspace is gone"
-if [ $((t1 - t0)) -lt 1500 ]; then
-    ok "default grace: tmprun did not wait out the 2 s grace for a leftover that exited"
+# bg_run ARGS...: tmprun with ARGS in the background, its pid in $pid.
+bg_run() {
+    "$TMPRUN" --dir="$base" "$@" &
+    pid=$!
+}
+
+# assert_exit PID WANT DESC: the background tmprun PID exits with WANT by itself (waited for as any event,
+# WAIT_LIMIT seconds at most: far shorter than the graces below, so a tmprun waiting one out fails this).
+assert_exit() {
+    if wait_until "tmprun to exit" has_exited "$1"; then
+        _st=0
+        wait "$1" || _st=$?
+        assert_eq "$_st" "$2" "$3"
+    else
+        kill -KILL "$1" 2>/dev/null
+        wait "$1" 2>/dev/null
+        not_ok "$3" "tmprun was still waiting (state $(proc_state "$1"))"
+    fi
+}
+
+# A leftover that obeys SIGTERM ends the wait at once, however long the grace: its exit is the event, not the
+# grace's end. With --grace=1h, and with graces above what poll(2) takes at once (INT_MAX ms, 24.8 days): 25
+# days of ms wrapped to a negative int (wait forever), 50 days to a few ms.
+for grace in 1h 25d 50d; do
+    newdir "c2-$grace"
+    bg_run --grace="$grace" sh "$start" "$d" obedient "echo TERM >>$d/term; exit 0"
+    assert_exit "$pid" 0 "--grace=$grace, leftover obeying SIGTERM: tmprun exits 0 once it has, not after the grace"
+    assert_eq "$(cat "$d/term" 2>/dev/null)" TERM "--grace=$grace: the leftover got SIGTERM"
+    assert_gone "$(cat "$d/obedient.pid")" "--grace=$grace: the leftover was reaped"
+    assert_absent "$(cat "$d/ws")" "--grace=$grace: the workspace is gone"
+done
+
+# One that ignores SIGTERM is left the whole grace: with --grace=30d tmprun still waits, the leftover runs and
+# the workspace is there. poll(2)'s timeout is an int of milliseconds: 30 days of them used to wrap to a
+# negative (endless) or a short one; on x86-64 /proc/PID/syscall shows the poll and its timeout, clamped now.
+newdir c3
+bg_run --grace=30d sh "$start" "$d" stubborn "echo TERM >>$d/term"
+# waiting PID: tmprun PID waits for leftovers: COMMAND (its pid in $d/cmd.pid) is gone, reaped, and PID asleep.
+waiting() {
+    [ "$(proc_state "$1")" = S ] && [ -s "$d/cmd.pid" ] && ! [ -e "/proc/$(cat "$d/cmd.pid")" ]
+}
+told_and_waiting() {
+    [ -e "$d/term" ] && waiting "$pid"
+}
+if wait_until "COMMAND to start the leftover" test -e "$d/stubborn.pid" &&
+    wait_until "tmprun to wait for the leftover" told_and_waiting; then
+    assert_eq "$(is_alive "$(cat "$d/stubborn.pid")" && echo running)" running \
+        "--grace=30d, leftover ignoring SIGTERM: it runs on during the grace"
+    assert_exists "$(cat "$d/ws")" "--grace=30d: during the grace the workspace is there"
+    read -r nr _ _ timeout _ <"/proc/$pid/syscall"
+    if [ "$nr" = 7 ] && [ "$(uname -m)" = x86_64 ]; then
+        assert_eq "$timeout" 0x7fffffff "--grace=30d: tmprun polls with the longest timeout poll(2) takes"
+    else
+        skip "--grace=30d: the poll timeout" "poll(2) is not system call 7 here ($(uname -m), $nr)"
+    fi
 else
-    not_ok "default grace: tmprun did not wait out the 2 s grace for a leftover that exited" \
-        "tmprun took $((t1 - t0)) ms"
+    not_ok "--grace=30d, leftover ignoring SIGTERM: tmprun waits for it"
 fi
+kill -KILL "$pid" "$(cat "$d/stubborn.pid")" 2>/dev/null
+wait "$pid" 2>/dev/null
+rm -rf "$(cat "$d/ws")"
 
 # --- (d) -v reports how many leftovers were stopped.
 # shellcheck disable=SC2016 # COMMAND's shell expands them
@@ -212,6 +249,96 @@ assert_eq "$st" 0 "slow leftover: tmprun exits with COMMAND's 0"
 assert_eq "$(cat "$d/seen" 2>/dev/null)" exists "slow leftover: it could still write to the workspace when done"
 assert_gone "$(cat "$d/slow.pid")" "slow leftover: reaped"
 assert_absent "$(cat "$d/ws")" "slow leftover: after it, the workspace is gone"
+
+# --- (g) Without a usable /proc (unmounted, a container without one) tmprun cannot name its leftovers, but as
+# their subreaper it knows some are left: it still has a child. It gives them --grace to end on their own (no
+# process-group kill: COMMAND shares tmprun's group, and its caller's), then says why it cannot stop them; the
+# workspace they may still write to must not be removed under them.
+# noproc CMD...: CMD in a mount namespace of its own, with /proc unmounted (a script: $! is CMD's pid).
+noproc=$SCRATCH/noproc
+cat >"$noproc" <<'EOF'
+#!/bin/sh
+exec unshare -m sh -c 'umount -l /proc && exec "$@"' sh "$@"
+EOF
+chmod +x "$noproc"
+# late.sh DIR: COMMAND leaving a job behind that waits for a line on the fifo DIR/go, then writes to the
+# workspace and records in DIR/seen whether it could.
+cat >"$SCRATCH/late.sh" <<'EOF'
+d=$1
+printf '%s\n' "$TMPDIR" >"$d/ws"
+echo "$$" >"$d/cmd.pid"
+sh -c 'read -r _ <"$1/go"; if echo late >"$TMPDIR/late"; then echo exists; else echo missing; fi >"$1/seen"' sh "$d" &
+echo "$!" >"$d/job.pid"
+EOF
+# What main.c does with what supervise_run() reports is wired separately: until then, these are TODO (TAP: a
+# failure reported, not counted; once they pass, the harness reports XPASS, an error: drop the todo then).
+todo="# TODO main.c: keep the workspace and exit 125 when leftovers_running"
+as_todo() {
+    _failed=$_tap_failed
+    "$@"
+    _tap_failed=$_failed
+}
+if "$noproc" true; then
+    newdir g
+    mkfifo "$d/go"
+    exec 3<>"$d/go"
+    as_todo assert_status 125 "no /proc, --grace=0, a leftover running: tmprun exits 125 $todo" \
+        "$noproc" "$TMPRUN" --dir="$base" --grace=0 sh "$SCRATCH/late.sh" "$d" 3>&-
+    assert_contains "$ERR" "cannot list leftover processes: /proc: not a proc file system" \
+        "no /proc: tmprun says why it cannot stop the leftover"
+    assert_eq "$(is_alive "$(cat "$d/job.pid")" && echo running)" running \
+        "no /proc: the leftover, which tmprun could not name, still runs"
+    as_todo assert_exists "$(cat "$d/ws")" "no /proc: the workspace stays for the leftover $todo"
+    echo go >&3
+    wait_until "the leftover to end" has_exited "$(cat "$d/job.pid")"
+    as_todo assert_eq "$(cat "$d/seen" 2>/dev/null)" exists "no /proc: the leftover could still write to its workspace $todo"
+    exec 3>&-
+    rm -rf "$(cat "$d/ws")"
+
+    # A leftover that ends within the grace: tmprun waits for it (its SIGCHLD), then removes the workspace.
+    newdir g2
+    mkfifo "$d/go"
+    exec 3<>"$d/go"
+    "$noproc" "$TMPRUN" --dir="$base" --grace=1h sh "$SCRATCH/late.sh" "$d" 3>&- 2>"$ERR" &
+    pid=$!
+    if wait_until "COMMAND to leave the job" test -s "$d/job.pid" &&
+        wait_until "tmprun to wait for the leftover" waiting "$pid"; then
+        ok "no /proc, --grace=1h: tmprun waits for the leftover it cannot name"
+        assert_exists "$(cat "$d/ws")" "no /proc, --grace=1h: meanwhile, the workspace is there"
+    else
+        not_ok "no /proc, --grace=1h: tmprun waits for the leftover it cannot name"
+    fi
+    echo go >&3
+    exec 3>&-
+    assert_exit "$pid" 0 "no /proc, --grace=1h: the leftover ended within the grace: tmprun exits 0"
+    assert_eq "$(cat "$d/seen" 2>/dev/null)" exists "no /proc, --grace=1h: the leftover could write to its workspace"
+    assert_absent "$(cat "$d/ws")" "no /proc, --grace=1h: once it has ended, the workspace is gone"
+    assert_eq "$(cat "$ERR")" "" "no /proc, --grace=1h: nothing to report"
+else
+    not_ok "no /proc: unshare -m and umount /proc are needed for these tests (root)"
+fi
+
+# --- (h) /proc is read (every process's stat: O(processes) a scan) when something happened, not on a timer:
+# once to find the leftovers, once when the grace ends; a leftover that exits meanwhile is an event (its pidfd),
+# and tmprun does not rescan for it while others are left. Here one leftover obeys SIGTERM, one ignores it
+# for --grace=1; before, tmprun rescanned every 100 ms from the first one's exit to the end of the grace.
+if command -v strace >/dev/null; then
+    newdir h
+    # shellcheck disable=SC2016 # COMMAND's shell expands them
+    assert_status 0 "strace, --grace=1, two leftovers, one ignoring SIGTERM: tmprun exits 0" \
+        strace -f -qq -o "$d/strace" -e trace=openat "$TMPRUN" --dir="$base" --grace=1 \
+        sh -c 'sleep 1000 & exec sh "$1" "$2" stubborn "echo TERM >>$2/term"' sh "$start" "$d"
+    # Opens of the /proc directory (tmprun's first one, then one a scan).
+    scans=$(grep -c '"\(/proc\|\.\)", O_RDONLY[A-Z_|]*O_DIRECTORY' "$d/strace")
+    if [ "$scans" -le 4 ]; then
+        ok "--grace=1: tmprun read /proc a few times, not on a timer through the grace ($scans)"
+    else
+        not_ok "--grace=1: tmprun read /proc a few times, not on a timer through the grace" "$scans opens of /proc"
+    fi
+    assert_gone "$(cat "$d/stubborn.pid")" "strace, --grace=1: the leftover ignoring SIGTERM was killed and reaped"
+else
+    skip "how often /proc is read" "strace is not installed"
+fi
 
 # --- Nothing of this test is left running, and no workspace is left.
 assert_nothing_left "$base"

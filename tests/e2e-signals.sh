@@ -1,6 +1,7 @@
 #!/bin/sh
 # tmprun end to end: signals. Sent to tmprun alone they reach COMMAND exactly once; the terminal's Ctrl-C, which
-# already reached COMMAND, is not sent again; Ctrl-Z and fg work; signals inherited as ignored stay ignored.
+# already reached COMMAND, is not sent again; Ctrl-Z and fg work; signals inherited as ignored stay ignored;
+# every signal whose default action terminates (SIGVTALRM, SIGPWR, real-time ones...) is caught and forwarded.
 : "${TESTS_SRCDIR:=$(dirname "$0")}"
 # shellcheck source=lib.sh
 . "$TESTS_SRCDIR/lib.sh"
@@ -15,6 +16,22 @@ has_lines() {
 
 is_stopped() {
     [ "$(proc_state "$1")" = T ]
+}
+
+# assert_exit PID WANT DESC: wait for the background job PID, which must exit with status WANT.
+assert_exit() {
+    _st=0
+    wait "$1" || _st=$?
+    assert_eq "$_st" "$2" "$3"
+}
+
+# assert_alive PID DESC: PID is running (or stopped), not gone nor a zombie.
+assert_alive() {
+    if is_alive "$1"; then
+        ok "$2"
+    else
+        not_ok "$2" "state: '$(proc_state "$1")'"
+    fi
 }
 
 # Give up on a background tmprun whose COMMAND never got ready (COMMAND ends on its own within 20 s).
@@ -61,9 +78,7 @@ d=$SCRATCH/a
 bg_run "$d" 1
 if wait_until "COMMAND to get ready" test -e "$d/ready"; then
     kill -TERM "$pid"
-    st=0
-    wait "$pid" || st=$?
-    assert_eq "$st" 0 "kill -TERM tmprun, COMMAND traps it and exits 0: tmprun exits 0"
+    assert_exit "$pid" 0 "kill -TERM tmprun, COMMAND traps it and exits 0: tmprun exits 0"
     assert_eq "$(cat "$d/count")" TERM "kill -TERM tmprun: COMMAND got exactly one SIGTERM"
     assert_absent "$(cat "$d/ws")" "kill -TERM tmprun: the workspace is gone"
 else
@@ -80,9 +95,7 @@ if wait_until "COMMAND to get ready" test -e "$d/ready"; then
     kill -TERM "$pid"
     wait_until "COMMAND to count the SIGTERM" has_lines "$d/count" 1
     kill -USR1 "$pid"
-    st=0
-    wait "$pid" || st=$?
-    assert_eq "$st" 0 "kill -USR1 tmprun after a SIGTERM COMMAND ignored: forwarded, COMMAND exits 0"
+    assert_exit "$pid" 0 "kill -USR1 tmprun after a SIGTERM COMMAND ignored: forwarded, COMMAND exits 0"
     assert_eq "$(tr '\n' ' ' <"$d/count")" "TERM USR1 " \
         "kill -TERM then -USR1 tmprun: COMMAND got one SIGTERM, then the SIGUSR1"
     assert_absent "$(cat "$d/ws")" "kill -TERM then -USR1: the workspace is gone"
@@ -99,9 +112,7 @@ for sig in TERM:143 INT:130; do
     bg_run "$d"
     if wait_until "COMMAND to get ready" test -e "$d/ready"; then
         kill -"$name" "$pid"
-        st=0
-        wait "$pid" || st=$?
-        assert_eq "$st" "$want" "kill -$name tmprun, COMMAND does not handle it: tmprun dies of SIG$name ($want)"
+        assert_exit "$pid" "$want" "kill -$name tmprun, COMMAND does not handle it: tmprun dies of SIG$name ($want)"
         assert_absent "$(cat "$d/ws")" "kill -$name tmprun: the workspace is gone"
     else
         abandon "$pid"
@@ -119,16 +130,10 @@ if wait_until "COMMAND to get ready" test -e "$d/ready"; then
     else
         not_ok "first SIGTERM to tmprun reaches COMMAND"
     fi
-    if is_alive "$pid"; then
-        ok "after a SIGTERM COMMAND survived, tmprun lives on"
-    else
-        not_ok "after a SIGTERM COMMAND survived, tmprun lives on" "state: '$(proc_state "$pid")'"
-    fi
+    assert_alive "$pid" "after a SIGTERM COMMAND survived, tmprun lives on"
     assert_exists "$(cat "$d/ws")" "after a SIGTERM COMMAND survived, the workspace is still there"
     kill -TERM "$pid"
-    st=0
-    wait "$pid" || st=$?
-    assert_eq "$st" 0 "second kill -TERM tmprun: COMMAND exits 0 after its second SIGTERM, so does tmprun"
+    assert_exit "$pid" 0 "second kill -TERM tmprun: COMMAND exits 0 after its second SIGTERM, so does tmprun"
     assert_eq "$(tr '\n' ' ' <"$d/count")" "TERM TERM " "two kill -TERM tmprun: COMMAND got exactly two"
     assert_absent "$(cat "$d/ws")" "after COMMAND exits, the workspace is gone"
 else
@@ -310,15 +315,76 @@ pid=$!
 if wait_until "COMMAND to get ready" test -e "$d/ready"; then
     kill -INT "$pid"
     kill -USR1 "$pid"
-    st=0
-    wait "$pid" || st=$?
-    assert_eq "$st" 0 "inherited SIG_IGN: kill -INT does not kill tmprun; the next SIGUSR1 ends COMMAND with 0"
+    assert_exit "$pid" 0 "inherited SIG_IGN: kill -INT does not kill tmprun; the next SIGUSR1 ends COMMAND with 0"
     assert_eq "$(cat "$d/count")" USR1 "inherited SIG_IGN: tmprun did not forward the SIGINT, only the SIGUSR1"
     assert_absent "$(cat "$d/ws")" "inherited SIG_IGN: the workspace is gone"
 else
     abandon "$pid"
     not_ok "inherited SIG_IGN: kill -INT (COMMAND never got ready)"
 fi
+
+# --- (h) Not only the usual ones: every signal whose default action terminates is caught and forwarded (as sudo
+# does), or kill -VTALRM tmprun would kill tmprun alone, orphan COMMAND and leave the workspace behind. For each
+# one below: tmprun outlives it and COMMAND, trapping it, gets it once; COMMAND not trapping it dies of it, and
+# then so does tmprun, after removing the workspace. SIGSYS and SIGTRAP dump core by default: not here (dash,
+# bash and busybox sh have ulimit -c; without it, a core file at worst).
+# shellcheck disable=SC3045
+ulimit -c 0 2>/dev/null || :
+# sigjob.sh DIR SIG [trap]: with "trap", append SIG to DIR/count when it comes; exit 0 once DIR/go exists.
+cat >"$SCRATCH/sigjob.sh" <<'EOF2'
+d=$1
+if [ -n "${3:-}" ]; then
+    trap 'echo "$2" >>"$d/count"' "$2"
+fi
+printf '%s\n' "$TMPDIR" >"$d/ws"
+: >"$d/ready"
+i=0
+until [ -e "$d/go" ]; do
+    i=$((i + 1))
+    [ "$i" -lt 400 ] || exit 99
+    sleep 0.05
+done
+EOF2
+# The exit status of a shell job killed by signal NAME (128 + its number, as kill -l maps them back).
+status_of() {
+    _n=1
+    while [ "$_n" -lt 128 ] && [ "$(kill -l "$_n" 2>/dev/null)" != "$1" ]; do
+        _n=$((_n + 1))
+    done
+    echo $((128 + _n))
+}
+for name in VTALRM PROF PWR IO SYS TRAP RTMIN+3 RTMAX; do
+    d=$SCRATCH/h-$name
+    mkdir "$d"
+    env --default-signal "$TMPRUN" --dir="$base" sh "$SCRATCH/sigjob.sh" "$d" "$name" trap &
+    pid=$!
+    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+        kill -s "$name" "$pid"
+        wait_until "COMMAND to record SIG$name" test -s "$d/count"
+        assert_alive "$pid" "kill -$name tmprun: tmprun outlives it"
+        : >"$d/go"
+        assert_exit "$pid" 0 "kill -$name tmprun, COMMAND traps it and exits 0: tmprun exits 0"
+        assert_eq "$(cat "$d/count" 2>/dev/null)" "$name" "kill -$name tmprun: COMMAND got it exactly once"
+        assert_absent "$(cat "$d/ws")" "kill -$name tmprun: the workspace is gone"
+    else
+        abandon "$pid"
+        not_ok "kill -$name tmprun (COMMAND never got ready)"
+    fi
+
+    d=$SCRATCH/h-$name-dies
+    mkdir "$d"
+    env --default-signal "$TMPRUN" --dir="$base" sh "$SCRATCH/sigjob.sh" "$d" "$name" &
+    pid=$!
+    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+        kill -s "$name" "$pid"
+        assert_exit "$pid" "$(status_of "$name")" "kill -$name tmprun, COMMAND dies of it: so does tmprun"
+        : >"$d/go" # an orphaned COMMAND ends too
+        assert_absent "$(cat "$d/ws")" "kill -$name tmprun, COMMAND dies of it: the workspace is gone"
+    else
+        abandon "$pid"
+        not_ok "kill -$name tmprun, COMMAND dies of it (COMMAND never got ready)"
+    fi
+done
 
 # Nothing of this test is left running (the processes whose TMPDIR is a workspace in $base), nor a workspace.
 assert_nothing_left "$base"
