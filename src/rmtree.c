@@ -437,8 +437,13 @@ static int descend(struct walk *w)
     child->name_off = off;
     ret = open_subdir(w, w->names + off, child);
     if (ret == -ELOOP || ret == -ENOTDIR) {
-        /* Swapped for a symlink or a file since the scan: unlink that entry, never follow it. */
+        /* Swapped for a symlink or a file since the scan: unlink that entry, never follow it. Unlinked, it is
+         * done: there is no directory to enter. */
         ret = unlink_entry(w, f->fd, w->names + off);
+        if (ret == 0) {
+            w->nlen = off;
+            return 0;
+        }
     }
     if (ret < 0) {
         /* ENOENT: removed by someone else meanwhile, which is what we wanted. */
