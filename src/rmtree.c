@@ -31,6 +31,11 @@
 #define PARALLEL_MIN_SUBDIRS 4
 /* Threads at most, the caller's included. */
 #define MAX_THREADS 4
+/* Fds one walk holds at most when it keeps levels directories open below its frame 0: those, the
+ * subdirectory being opened and, when that one is unreadable, the O_PATH fd it is reached through. */
+#define WALK_FDS(levels) ((levels) + 2)
+/* The most free fds worth counting: enough for every thread with all its levels, and the main walk's. */
+#define FDS_WANTED (OPEN_LEVELS + MAX_THREADS * WALK_FDS(OPEN_LEVELS))
 /* Non-directories are unlinked in batches sorted by inode number, as gnulib fts sorts large directories: on
  * ext4 it turns a random walk over the inode table into a sweep (about 10% faster on 100,000 files). */
 #define UNLINK_BATCH 65536
@@ -57,6 +62,7 @@ struct shared {
     uint64_t mnt_id;
     dev_t dev;
     uid_t euid;
+    unsigned levels;   /* directory fds each walk keeps open below its frame 0, at least 1 */
     unsigned open_fds; /* all threads' directory fds (atomic) */
     /* The current parallel region: the subdirectories names[0..n) of the directory open at parent_fd. */
     unsigned generation;
@@ -84,6 +90,7 @@ struct victim {
 struct walk {
     struct shared *sh;
     bool is_main;       /* only the main walk starts parallel regions; a subtree walk stays serial */
+    unsigned levels;    /* sh->levels */
     const char *prefix; /* path of frame 0 relative to the top, for messages */
     unsigned long long entries, bytes;
     struct frame *frames;
@@ -235,6 +242,9 @@ static int open_subdir(struct walk *w, const char *name, struct frame *child)
 {
     int pfd = w->frames[w->depth - 1].fd;
     cleanup_fd int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    bool reopened = false;
+    dev_t dev = 0;
+    ino_t ino = 0;
     int ret;
 
     if (fd < 0 && errno == EACCES) {
@@ -247,12 +257,23 @@ static int open_subdir(struct walk *w, const char *name, struct frame *child)
         if (ret < 0)
             return ret;
         fd = openat(pfd2, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            /* One fd short (a walk fitted into two): let the O_PATH fd go and resolve the name again, taking
+             * only the inode just vetted. */
+            close_fdp(&pfd2);
+            fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+            reopened = true;
+            dev = child->dev;
+            ino = child->ino;
+        }
     }
     if (fd < 0)
         return neg_errno();
     ret = vet_dir(w, fd, child);
     if (ret < 0)
         return ret;
+    if (reopened && (child->dev != dev || child->ino != ino))
+        return -ESTALE;
     child->fd = steal_fd(&fd);
     note_open(w);
     return 0;
@@ -456,8 +477,8 @@ static int descend(struct walk *w)
     }
     child->pend_start = w->nlen;
     w->depth++;
-    if (w->depth > OPEN_LEVELS + 1)
-        close_frame_fd(w, &w->frames[w->depth - OPEN_LEVELS - 1]);
+    if (w->depth > w->levels + 1)
+        close_frame_fd(w, &w->frames[w->depth - w->levels - 1]);
     return 0;
 }
 
@@ -561,6 +582,7 @@ static struct walk *walk_new(struct shared *sh)
     if (w) {
         w->sh = sh;
         w->prefix = "";
+        w->levels = sh->levels;
     }
     return w;
 }
@@ -728,6 +750,45 @@ static unsigned thread_count(const struct rmtree_opts *opts)
     return n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
+/* How many more fds this process can open now, counted up to FDS_WANTED: dup()s of fd, closed again. */
+static unsigned free_fds(int fd)
+{
+    int fds[FDS_WANTED];
+    unsigned n = 0;
+
+    while (n < FDS_WANTED) {
+        int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (d < 0)
+            break; /* EMFILE: that is the count */
+        fds[n++] = d;
+    }
+    for (unsigned i = 0; i < n; i++)
+        (void)close(fds[i]);
+    return n;
+}
+
+/* Fit the walk into the fds left (ulimit -n 12, or a caller holding most of its table): fewer threads first,
+ * since each needs a walk of its own, then fewer open levels, which only cost a reopen through ".." each. A
+ * walk with threads also keeps its own levels open while its thread removes a subtree. With fewer fds than
+ * even one thread keeping one level wants, the walk still tries: it can do with two, the directory it is in
+ * and the one it enters. */
+static void fit_fds(struct shared *sh, int dirfd, unsigned threads)
+{
+    unsigned room = free_fds(dirfd);
+
+    for (unsigned t = threads; t >= 1; t--) {
+        for (unsigned l = OPEN_LEVELS; l >= 1; l--) {
+            if ((t == 1 ? 0 : l) + t * WALK_FDS(l) <= room) {
+                sh->nthreads = t;
+                sh->levels = l;
+                return;
+            }
+        }
+    }
+    sh->nthreads = 1;
+    sh->levels = 1;
+}
+
 int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r)
 {
     static const struct rmtree_opts defaults;
@@ -747,7 +808,7 @@ int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_res
     sh.dev = top.st.st_dev;
     sh.mnt_id = top.mnt_id;
     sh.open_fds = 1;
-    sh.nthreads = thread_count(sh.opts);
+    fit_fds(&sh, dirfd, thread_count(sh.opts));
     if (r->max_fds < 1)
         r->max_fds = 1;
     w = walk_new(&sh);

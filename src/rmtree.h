@@ -37,7 +37,9 @@ struct rmtree_opts {
  * while the walk runs) is left untouched and reported as -EXDEV. A directory this process's effective uid owns
  * and cannot write, search or read is made 0700-accessible through its own fd (never a regular file: a hard
  * link could point outside). Walks with a heap stack, holding at most a handful of fds at any depth: an
- * ancestor closed on the way down is reopened through ".." and must have the same device and inode.
+ * ancestor closed on the way down is reopened through ".." and must have the same device and inode. The walk
+ * fits the descriptors left when it starts (RLIMIT_NOFILE, ulimit -n): fewer threads, then fewer cached
+ * ancestors, down to one thread holding two fds beyond dirfd.
  *
  * A directory with several subdirectories has them removed by a few threads at once (the kernel locks each
  * directory, not the filesystem, so unlinks in different directories run in parallel); deep or flat trees

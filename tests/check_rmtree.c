@@ -14,9 +14,13 @@
 #include <string.h>
 
 #include "check_util.h"
+#include "util.h"
 
 /* The unprivileged identity the permission tests run as: root would not need any chmod. */
 #define NOBODY 65534
+
+/* The loop tests run once per thread count, whatever the number of CPUs. */
+static const unsigned thread_counts[] = {1, 2, 4};
 
 static void become_nobody(void)
 {
@@ -70,9 +74,25 @@ START_TEST(removes_nested_tree)
 }
 END_TEST
 
+/* Leave exactly n fds free below a limit of 64 by filling the table with dup()s. */
+static void leave_free_fds(int n)
+{
+    struct rlimit rl = {64, 64};
+    int fds[64], nfds = 0, fd;
+
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    while ((fd = dup(0)) >= 0)
+        fds[nfds++] = fd;
+    ck_assert_int_eq(errno, EMFILE);
+    ck_assert_int_ge(nfds, n);
+    while (n-- > 0)
+        ck_assert_int_eq(close(fds[--nfds]), 0);
+}
+
 START_TEST(unreadable_and_readonly_dirs_as_owner)
 {
-    /* chmod 000 and Go's 0555/0444 module cache, removed by their unprivileged owner. */
+    /* chmod 000 and Go's 0555/0444 module cache, removed by their unprivileged owner; the second time with
+     * only 2 fds left, although an unreadable directory is entered through an O_PATH fd first. */
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir));
     struct rmtree_result r = {0};
@@ -90,6 +110,8 @@ START_TEST(unreadable_and_readonly_dirs_as_owner)
     ck_assert_int_eq(fchmodat(dfd, "mod", 0555, 0), 0);
     chown_tree(dir);
     become_nobody();
+    if (_i == 1)
+        leave_free_fds(2);
     ck_assert_int_eq(rmtree_contents(dfd, NULL, &r), 0);
     ck_assert_int_eq(count_entries(dfd), 0);
     rmtree_result_free(&r);
@@ -251,16 +273,46 @@ START_TEST(errors_capped_and_rest_removed)
 }
 END_TEST
 
+START_TEST(few_fds_left)
+{
+    /* 8 directories with 9-level chains and files at every level, with 1, 2 or 4 threads asked for and only
+     * 2 fds left: one thread keeping one level open (tmprun under ulimit -n 8 has about that many). */
+    char dir[PATH_MAX], path[64];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
+    struct rmtree_result r = {0};
+    int ret;
+
+    for (int i = 0; i < 8; i++) {
+        (void)snprintf(path, sizeof(path), "w%d", i);
+        for (int d = 0; d < 9; d++) {
+            make_dir(dfd, path, 0700);
+            (void)snprintf(path + strlen(path), sizeof(path) - strlen(path), "/f");
+            make_file(dfd, path, "x", 0600);
+            path[strlen(path) - 1] = 'd';
+        }
+    }
+    leave_free_fds(2);
+    ret = rmtree_contents(dfd, &o, &r);
+    dump_errors(&r);
+    ck_assert_int_eq(ret, 0);
+    ck_assert_uint_le(r.max_fds, 3);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    rmtree_result_free(&r);
+}
+END_TEST
+
 static Suite *rmtree_suite(void)
 {
     Suite *s = suite_create("rmtree");
     TCase *tc = tcase_create("trees");
 
     tcase_add_test(tc, removes_nested_tree);
-    tcase_add_test(tc, unreadable_and_readonly_dirs_as_owner);
+    tcase_add_loop_test(tc, unreadable_and_readonly_dirs_as_owner, 0, 2);
     tcase_add_test(tc, foreign_dirs_not_chmodded);
     tcase_add_test(tc, symlinks_not_followed);
     tcase_add_test(tc, deep_chain_bounded_fds);
+    tcase_add_loop_test(tc, few_fds_left, 0, ARRAY_SIZE(thread_counts));
     suite_add_tcase(s, tc);
     tc = tcase_create("mounts");
     tcase_add_test(tc, mount_points_not_crossed);

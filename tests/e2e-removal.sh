@@ -1,7 +1,7 @@
 #!/bin/sh
-# The removal engine through the public CLI (issue 4): depth with a bounded number of fds, a concurrent
-# process swapping directories for symlinks to outside ones, files that cannot be deleted (chattr +i) reported
-# once each and capped at 10 lines, everything else still removed.
+# The removal engine through the public CLI (issue 4): depth with a bounded number of fds, few fds left
+# (ulimit -n 8), a concurrent process swapping directories for symlinks to outside ones, files that cannot be
+# deleted (chattr +i) reported once each and capped at 10 lines, everything else still removed.
 # shellcheck source=tests/lib.sh
 . "${TESTS_SRCDIR:-$(dirname "$0")}/lib.sh"
 
@@ -38,6 +38,29 @@ open(\"leaf\", \"w\").close()"' "$TMPRUN" "$deep" "$python"
 else
     not_ok "100,000-level chain" "python3 is needed to build the chain"
 fi
+
+# --- few descriptors left: the walk fits them (fewer threads, fewer open levels, then one thread) ---
+# tmprun keeps stdin/out/err, its signalfd, the base and the workspace open. Under ulimit -n 12 with two fds
+# of the caller's open (8 and 9, as make's jobserver pipe would be) two to four fds are left for the removal,
+# under ulimit -n 8 two. Eight subdirectories are what a parallel removal shares among threads; a chain is
+# what the open levels are for. Inherited fds 3-9 are closed first, so the count does not depend on the
+# test driver.
+for n in 12 8; do
+    if [ "$n" -eq 12 ]; then held='8</dev/null 9</dev/null'; else held=; fi
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    assert_status 0 "ulimit -n $n: 8 directories 9 levels deep are removed" \
+        sh -c 'eval "exec 3<&- 4<&- 5<&- 6<&- 7<&- 8<&- 9<&- $2" && ulimit -n "$1" && exec "$3" --dir="$4" sh -c "
+            for i in 1 2 3 4 5 6 7 8; do mkdir -p \"\$TMPDIR/w\$i/a/b/c/d/e/f/g/h\"; done"' \
+        sh "$n" "$held" "$TMPRUN" "$base"
+    assert_not_contains "$ERR" "cannot" "ulimit -n $n, 8 directories: nothing reported"
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    assert_status 0 "ulimit -n $n: a 200-level chain is removed" \
+        sh -c 'eval "exec 3<&- 4<&- 5<&- 6<&- 7<&- 8<&- 9<&- $2" && ulimit -n "$1" && exec "$3" --dir="$4" sh -c "
+            p=d && i=1 && while [ \$i -lt 200 ]; do p=\$p/d && i=\$((i + 1)); done && mkdir -p \"\$TMPDIR/\$p\""' \
+        sh "$n" "$held" "$TMPRUN" "$base"
+    assert_not_contains "$ERR" "cannot" "ulimit -n $n, chain: nothing reported"
+    assert_eq "$(ls -A "$base")" "" "ulimit -n $n: nothing is left"
+done
 
 # --- a racer swapping directories for symlinks to an outside directory while --gc removes the tree ---
 outside=$SCRATCH/outside
