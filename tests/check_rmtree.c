@@ -56,7 +56,7 @@ START_TEST(removes_nested_tree)
 {
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir));
-    struct rmtree_opts o = {.count_bytes = true};
+    struct rmtree_opts o = {.count_bytes = true, .threads = thread_counts[_i]};
     struct rmtree_result r = {0};
 
     make_dir(dfd, "a", 0700);
@@ -149,6 +149,7 @@ START_TEST(symlinks_not_followed)
 {
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir)), tree;
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
     struct rmtree_result r = {0};
     struct stat st;
 
@@ -164,7 +165,14 @@ START_TEST(symlinks_not_followed)
     make_dir(tree, "ro", 0700);
     ck_assert_int_eq(linkat(dfd, "outside/precious", tree, "ro/hard2", 0), 0);
     ck_assert_int_eq(fchmodat(tree, "ro", 0555, 0), 0);
-    ck_assert_int_eq(rmtree_contents(tree, NULL, &r), 0);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        (void)snprintf(name, sizeof(name), "w%d", i);
+        make_dir(tree, name, 0700);
+        (void)snprintf(name, sizeof(name), "w%d/up", i);
+        ck_assert_int_eq(symlinkat("../../outside", tree, name), 0);
+    }
+    ck_assert_int_eq(rmtree_contents(tree, &o, &r), 0);
     ck_assert_int_eq(count_entries(tree), 0);
     ck_assert_int_eq(fstatat(dfd, "outside/precious", &st, 0), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0400);
@@ -430,10 +438,10 @@ static Suite *rmtree_suite(void)
     Suite *s = suite_create("rmtree");
     TCase *tc = tcase_create("trees");
 
-    tcase_add_test(tc, removes_nested_tree);
+    tcase_add_loop_test(tc, removes_nested_tree, 0, ARRAY_SIZE(thread_counts));
     tcase_add_loop_test(tc, unreadable_and_readonly_dirs_as_owner, 0, 2);
     tcase_add_test(tc, foreign_dirs_not_chmodded);
-    tcase_add_test(tc, symlinks_not_followed);
+    tcase_add_loop_test(tc, symlinks_not_followed, 0, ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, deep_chain_bounded_fds);
     tcase_add_loop_test(tc, few_fds_left, 0, ARRAY_SIZE(thread_counts));
     suite_add_tcase(s, tc);
