@@ -2,6 +2,7 @@
 
 #include "rmtree.h"
 
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <dirent.h>
@@ -31,6 +32,11 @@
 #define PARALLEL_MIN_SUBDIRS 4
 /* Threads at most, the caller's included. */
 #define MAX_THREADS 4
+/* Fds one walk holds at most when it keeps levels directories open below its frame 0: those, the
+ * subdirectory being opened and, when that one is unreadable, the O_PATH fd it is reached through. */
+#define WALK_FDS(levels) ((levels) + 2)
+/* The most free fds worth counting: enough for every thread with all its levels, and the main walk's. */
+#define FDS_WANTED (OPEN_LEVELS + MAX_THREADS * WALK_FDS(OPEN_LEVELS))
 /* Non-directories are unlinked in batches sorted by inode number, as gnulib fts sorts large directories: on
  * ext4 it turns a random walk over the inode table into a sweep (about 10% faster on 100,000 files). */
 #define UNLINK_BATCH 65536
@@ -56,7 +62,8 @@ struct shared {
     int first_error;
     uint64_t mnt_id;
     dev_t dev;
-    uid_t euid;
+    uid_t owner;       /* the uid whose directories may be chmodded to get in */
+    unsigned levels;   /* directory fds each walk keeps open below its frame 0, at least 1 */
     unsigned open_fds; /* all threads' directory fds (atomic) */
     /* The current parallel region: the subdirectories names[0..n) of the directory open at parent_fd. */
     unsigned generation;
@@ -84,6 +91,7 @@ struct victim {
 struct walk {
     struct shared *sh;
     bool is_main;       /* only the main walk starts parallel regions; a subtree walk stays serial */
+    unsigned levels;    /* sh->levels */
     const char *prefix; /* path of frame 0 relative to the top, for messages */
     unsigned long long entries, bytes;
     struct frame *frames;
@@ -122,6 +130,84 @@ int fchmod_any(int fd, mode_t mode)
     if (chmod(path, mode) < 0)
         return errno == ENOENT ? -ENOSYS : neg_errno();
     return 0;
+}
+
+/* On i386 and 32-bit arm, SYS_setgroups takes 16-bit gids; the 32-bit call is the one libc uses there. */
+#ifdef SYS_setgroups32
+#define SYS_SETGROUPS SYS_setgroups32
+#else
+#define SYS_SETGROUPS SYS_setgroups
+#endif
+
+/* setgroups(2) for this thread only: glibc's setgroups() applies it to every thread of the process (nptl's
+ * setxid broadcast, as for setuid()), while the kernel keeps credentials per thread. */
+static int thread_setgroups(size_t n, const gid_t *groups)
+{
+    return syscall(SYS_SETGROUPS, n, groups) == 0 ? 0 : neg_errno();
+}
+
+/* setfsuid(2) and setfsgid(2) return the previous id whether or not they changed it; as the man pages say,
+ * only a further call with an invalid id (-1), which changes nothing, tells the current one. */
+static bool set_fsuid(uid_t uid)
+{
+    (void)setfsuid(uid);
+    return (uid_t)setfsuid((uid_t)-1) == uid;
+}
+
+static bool set_fsgid(gid_t gid)
+{
+    (void)setfsgid(gid);
+    return (gid_t)setfsgid((gid_t)-1) == gid;
+}
+
+int rmtree_creds_enter(uid_t uid, gid_t gid, struct rmtree_creds *saved)
+{
+    int n;
+
+    *saved = (struct rmtree_creds){.fsuid = (uid_t)setfsuid((uid_t)-1), .fsgid = (gid_t)setfsgid((gid_t)-1)};
+    n = getgroups(0, NULL);
+    if (n < 0)
+        return neg_errno();
+    if (n == 0 && saved->fsuid == uid && saved->fsgid == gid)
+        return 0;
+    if (n > 0) {
+        int ret;
+        saved->groups = calloc((size_t)n, sizeof(*saved->groups));
+        if (!saved->groups)
+            return -ENOMEM;
+        saved->ngroups = getgroups(n, saved->groups);
+        ret = saved->ngroups < 0 ? neg_errno() : thread_setgroups(0, NULL);
+        if (ret < 0) {
+            free(steal_ptr(&saved->groups));
+            saved->ngroups = 0;
+            /* The owner itself, unprivileged: its groups are its own rights, nothing beyond them. */
+            if (ret == -EPERM && saved->fsuid == uid && saved->fsgid == gid)
+                return 0;
+            return ret;
+        }
+    }
+    saved->changed = true;
+    /* The uid last, and first back in rmtree_creds_leave(): it is the change that takes capabilities away (an
+     * fsuid other than 0 clears the file capabilities from the effective set, capabilities(7)). */
+    if (!set_fsgid(gid) || !set_fsuid(uid)) {
+        rmtree_creds_leave(saved);
+        return -EPERM;
+    }
+    return 0;
+}
+
+void rmtree_creds_leave(struct rmtree_creds *saved)
+{
+    if (saved->changed) {
+        /* Back to fsuid 0 restores the file capabilities from the permitted set (capabilities(7), "Effect of
+         * user ID changes on capabilities"). */
+        (void)set_fsuid(saved->fsuid);
+        (void)set_fsgid(saved->fsgid);
+        (void)thread_setgroups((size_t)saved->ngroups, saved->groups);
+    }
+    free(steal_ptr(&saved->groups));
+    saved->ngroups = 0;
+    saved->changed = false;
 }
 
 static char *frame_name(struct walk *w, size_t i)
@@ -225,7 +311,7 @@ static int vet_dir(struct walk *w, int fd, struct frame *f)
         return -EXDEV;
     f->dev = fs.st.st_dev;
     f->ino = fs.st.st_ino;
-    if (fs.st.st_uid == w->sh->euid && (fs.st.st_mode & 0700) != 0700)
+    if (fs.st.st_uid == w->sh->owner && (fs.st.st_mode & 0700) != 0700)
         return fchmod_any(fd, (fs.st.st_mode & 07777) | 0700);
     return 0;
 }
@@ -235,6 +321,9 @@ static int open_subdir(struct walk *w, const char *name, struct frame *child)
 {
     int pfd = w->frames[w->depth - 1].fd;
     cleanup_fd int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    bool reopened = false;
+    dev_t dev = 0;
+    ino_t ino = 0;
     int ret;
 
     if (fd < 0 && errno == EACCES) {
@@ -247,12 +336,23 @@ static int open_subdir(struct walk *w, const char *name, struct frame *child)
         if (ret < 0)
             return ret;
         fd = openat(pfd2, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            /* One fd short (a walk fitted into two): let the O_PATH fd go and resolve the name again, taking
+             * only the inode just vetted. */
+            close_fdp(&pfd2);
+            fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+            reopened = true;
+            dev = child->dev;
+            ino = child->ino;
+        }
     }
     if (fd < 0)
         return neg_errno();
     ret = vet_dir(w, fd, child);
     if (ret < 0)
         return ret;
+    if (reopened && (child->dev != dev || child->ino != ino))
+        return -ESTALE;
     child->fd = steal_fd(&fd);
     note_open(w);
     return 0;
@@ -437,8 +537,13 @@ static int descend(struct walk *w)
     child->name_off = off;
     ret = open_subdir(w, w->names + off, child);
     if (ret == -ELOOP || ret == -ENOTDIR) {
-        /* Swapped for a symlink or a file since the scan: unlink that entry, never follow it. */
+        /* Swapped for a symlink or a file since the scan: unlink that entry, never follow it. Unlinked, it is
+         * done: there is no directory to enter. */
         ret = unlink_entry(w, f->fd, w->names + off);
+        if (ret == 0) {
+            w->nlen = off;
+            return 0;
+        }
     }
     if (ret < 0) {
         /* ENOENT: removed by someone else meanwhile, which is what we wanted. */
@@ -451,8 +556,8 @@ static int descend(struct walk *w)
     }
     child->pend_start = w->nlen;
     w->depth++;
-    if (w->depth > OPEN_LEVELS + 1)
-        close_frame_fd(w, &w->frames[w->depth - OPEN_LEVELS - 1]);
+    if (w->depth > w->levels + 1)
+        close_frame_fd(w, &w->frames[w->depth - w->levels - 1]);
     return 0;
 }
 
@@ -556,6 +661,7 @@ static struct walk *walk_new(struct shared *sh)
     if (w) {
         w->sh = sh;
         w->prefix = "";
+        w->levels = sh->levels;
     }
     return w;
 }
@@ -626,11 +732,28 @@ static void take_region_work(struct walk *w)
     }
 }
 
+/* Take the owner's identity on this thread, if the walk removes as the owner. */
+static int enter_owner(const struct shared *sh, struct rmtree_creds *saved)
+{
+    *saved = (struct rmtree_creds){0};
+    if (!sh->opts->as_owner)
+        return 0;
+    return rmtree_creds_enter(sh->opts->owner_uid, sh->opts->owner_gid, saved);
+}
+
 static void *worker(void *arg)
 {
     struct shared *sh = arg;
     struct walk *w = walk_new(sh);
+    struct rmtree_creds creds;
     unsigned seen = 0;
+
+    /* Credentials are per thread: a worker that cannot take the owner's removes nothing and leaves its share
+     * of every region to the threads that could (the caller's thread always takes work). */
+    if (enter_owner(sh, &creds) < 0) {
+        walk_free(w);
+        w = NULL;
+    }
 
     (void)pthread_mutex_lock(&sh->lock);
     for (;;) {
@@ -648,6 +771,7 @@ static void *worker(void *arg)
     }
     (void)pthread_mutex_unlock(&sh->lock);
     walk_free(w);
+    rmtree_creds_leave(&creds);
     return NULL;
 }
 
@@ -723,11 +847,51 @@ static unsigned thread_count(const struct rmtree_opts *opts)
     return n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
+/* How many more fds this process can open now, counted up to FDS_WANTED: dup()s of fd, closed again. */
+static unsigned free_fds(int fd)
+{
+    int fds[FDS_WANTED];
+    unsigned n = 0;
+
+    while (n < FDS_WANTED) {
+        int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (d < 0)
+            break; /* EMFILE: that is the count */
+        fds[n++] = d;
+    }
+    for (unsigned i = 0; i < n; i++)
+        (void)close(fds[i]);
+    return n;
+}
+
+/* Fit the walk into the fds left (ulimit -n 12, or a caller holding most of its table): fewer threads first,
+ * since each needs a walk of its own, then fewer open levels, which only cost a reopen through ".." each. A
+ * walk with threads also keeps its own levels open while its thread removes a subtree. With fewer fds than
+ * even one thread keeping one level wants, the walk still tries: it can do with two, the directory it is in
+ * and the one it enters. */
+static void fit_fds(struct shared *sh, int dirfd, unsigned threads)
+{
+    unsigned room = free_fds(dirfd);
+
+    for (unsigned t = threads; t >= 1; t--) {
+        for (unsigned l = OPEN_LEVELS; l >= 1; l--) {
+            if ((t == 1 ? 0 : l) + t * WALK_FDS(l) <= room) {
+                sh->nthreads = t;
+                sh->levels = l;
+                return;
+            }
+        }
+    }
+    sh->nthreads = 1;
+    sh->levels = 1;
+}
+
 int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r)
 {
     static const struct rmtree_opts defaults;
     struct shared sh = {
         .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
+    struct rmtree_creds creds;
     struct walk *w;
     struct fdstat top;
     int ret = fdstat_get(dirfd, &top);
@@ -738,16 +902,21 @@ int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_res
         return -ENOTDIR;
     sh.r = r;
     sh.opts = opts ? opts : &defaults;
-    sh.euid = geteuid();
+    sh.owner = sh.opts->as_owner ? sh.opts->owner_uid : geteuid();
     sh.dev = top.st.st_dev;
     sh.mnt_id = top.mnt_id;
     sh.open_fds = 1;
-    sh.nthreads = thread_count(sh.opts);
+    fit_fds(&sh, dirfd, thread_count(sh.opts));
     if (r->max_fds < 1)
         r->max_fds = 1;
+    ret = enter_owner(&sh, &creds);
+    if (ret < 0)
+        return ret;
     w = walk_new(&sh);
-    if (!w)
+    if (!w) {
+        rmtree_creds_leave(&creds);
         return -ENOMEM;
+    }
     w->is_main = true;
     w->frames[0] = (struct frame){.fd = dirfd, .name_off = NO_NAME};
     w->depth = 1;
@@ -767,6 +936,7 @@ int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_res
     for (unsigned i = 0; i < MAX_THREADS; i++)
         if (sh.started[i])
             (void)pthread_join(sh.threads[i], NULL);
+    rmtree_creds_leave(&creds);
     return sh.first_error;
 }
 

@@ -27,17 +27,43 @@ struct rmtree_result {
 struct rmtree_opts {
     bool count_bytes; /* fstatat each non-directory to total its size (costs one call per file) */
     unsigned threads; /* most threads to use, the caller's included; 0: one per online CPU, at most 4 */
+    bool as_owner;    /* remove with the rights of owner_uid/owner_gid only */
+    uid_t owner_uid;
+    gid_t owner_gid; /* the owner's own group, which an unprivileged owner can take (not the tree's group) */
 };
+
+/* A thread's filesystem identity, as rmtree_creds_enter() found it. */
+struct rmtree_creds {
+    uid_t fsuid;
+    gid_t fsgid;
+    int ngroups;
+    gid_t *groups;
+    bool changed;
+};
+
+/* Take uid/gid as this thread's filesystem identity with no supplementary groups (raw syscalls: Linux
+ * credentials are per thread; glibc's setgroups() would broadcast to all threads). No-op when they already
+ * are the thread's fsuid/fsgid and it has no supplementary groups to shed, or has some but may not drop them
+ * (an unprivileged owner: its groups are its own rights). Changing the fsuid away from 0 clears the effective
+ * file capabilities (CAP_DAC_OVERRIDE, CAP_FOWNER, ...; capabilities(7)) until rmtree_creds_leave().
+ * 0 or -errno (-EPERM when the thread may not take uid or gid); saved is then left with nothing to undo. */
+int rmtree_creds_enter(uid_t uid, gid_t gid, struct rmtree_creds *saved);
+void rmtree_creds_leave(struct rmtree_creds *saved); /* restore exactly what enter saved; frees */
 
 /* Remove every entry below the directory open at dirfd, which stays open and in place (the caller removes the
  * directory itself through its parent, see workspace_cleanup()).
  *
  * Never follows a symlink (symlinks are unlinked, not entered); every descent is openat(O_NOFOLLOW|O_DIRECTORY)
  * relative to the parent's fd; a directory on another mount (a bind mount, another filesystem, one mounted
- * while the walk runs) is left untouched and reported as -EXDEV. A directory this process's effective uid owns
- * and cannot write, search or read is made 0700-accessible through its own fd (never a regular file: a hard
- * link could point outside). Walks with a heap stack, holding at most a handful of fds at any depth: an
- * ancestor closed on the way down is reopened through ".." and must have the same device and inode.
+ * while the walk runs) is left untouched and reported as -EXDEV. A directory the owner (opts->owner_uid with
+ * as_owner, else this process's effective uid) owns and cannot write, search or read is made 0700-accessible
+ * through its own fd (never a regular file: a hard link could point outside). With as_owner, every thread of
+ * the walk runs under rmtree_creds_enter(owner_uid, owner_gid) for the whole call, so nothing the owner could
+ * not remove is removed; if the calling thread cannot take them, nothing is touched and that error returned.
+ * Walks with a heap stack, holding at most a handful of fds at any depth: an ancestor closed on the way down is
+ * reopened through ".." and must have the same device and inode. The walk fits the descriptors left when it
+ * starts (RLIMIT_NOFILE, ulimit -n): fewer threads, then fewer cached ancestors, down to one thread holding two
+ * fds beyond dirfd.
  *
  * A directory with several subdirectories has them removed by a few threads at once (the kernel locks each
  * directory, not the filesystem, so unlinks in different directories run in parallel); deep or flat trees

@@ -2,6 +2,7 @@
 
 #include "rmtree.h"
 
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -14,9 +15,13 @@
 #include <string.h>
 
 #include "check_util.h"
+#include "util.h"
 
 /* The unprivileged identity the permission tests run as: root would not need any chmod. */
 #define NOBODY 65534
+
+/* The loop tests run once per thread count, whatever the number of CPUs. */
+static const unsigned thread_counts[] = {1, 2, 4};
 
 static void become_nobody(void)
 {
@@ -51,7 +56,7 @@ START_TEST(removes_nested_tree)
 {
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir));
-    struct rmtree_opts o = {.count_bytes = true};
+    struct rmtree_opts o = {.count_bytes = true, .threads = thread_counts[_i]};
     struct rmtree_result r = {0};
 
     make_dir(dfd, "a", 0700);
@@ -70,9 +75,25 @@ START_TEST(removes_nested_tree)
 }
 END_TEST
 
+/* Leave exactly n fds free below a limit of 64 by filling the table with dup()s. */
+static void leave_free_fds(int n)
+{
+    struct rlimit rl = {64, 64};
+    int fds[64], nfds = 0, fd;
+
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    while ((fd = dup(0)) >= 0)
+        fds[nfds++] = fd;
+    ck_assert_int_eq(errno, EMFILE);
+    ck_assert_int_ge(nfds, n);
+    while (n-- > 0)
+        ck_assert_int_eq(close(fds[--nfds]), 0);
+}
+
 START_TEST(unreadable_and_readonly_dirs_as_owner)
 {
-    /* chmod 000 and Go's 0555/0444 module cache, removed by their unprivileged owner. */
+    /* chmod 000 and Go's 0555/0444 module cache, removed by their unprivileged owner; the second time with
+     * only 2 fds left, although an unreadable directory is entered through an O_PATH fd first. */
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir));
     struct rmtree_result r = {0};
@@ -90,6 +111,8 @@ START_TEST(unreadable_and_readonly_dirs_as_owner)
     ck_assert_int_eq(fchmodat(dfd, "mod", 0555, 0), 0);
     chown_tree(dir);
     become_nobody();
+    if (_i == 1)
+        leave_free_fds(2);
     ck_assert_int_eq(rmtree_contents(dfd, NULL, &r), 0);
     ck_assert_int_eq(count_entries(dfd), 0);
     rmtree_result_free(&r);
@@ -126,6 +149,7 @@ START_TEST(symlinks_not_followed)
 {
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir)), tree;
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
     struct rmtree_result r = {0};
     struct stat st;
 
@@ -141,7 +165,14 @@ START_TEST(symlinks_not_followed)
     make_dir(tree, "ro", 0700);
     ck_assert_int_eq(linkat(dfd, "outside/precious", tree, "ro/hard2", 0), 0);
     ck_assert_int_eq(fchmodat(tree, "ro", 0555, 0), 0);
-    ck_assert_int_eq(rmtree_contents(tree, NULL, &r), 0);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        (void)snprintf(name, sizeof(name), "w%d", i);
+        make_dir(tree, name, 0700);
+        (void)snprintf(name, sizeof(name), "w%d/up", i);
+        ck_assert_int_eq(symlinkat("../../outside", tree, name), 0);
+    }
+    ck_assert_int_eq(rmtree_contents(tree, &o, &r), 0);
     ck_assert_int_eq(count_entries(tree), 0);
     ck_assert_int_eq(fstatat(dfd, "outside/precious", &st, 0), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0400);
@@ -251,16 +282,173 @@ START_TEST(errors_capped_and_rest_removed)
 }
 END_TEST
 
+/* nwide nobody-owned directories wI in the nobody-owned dir, each with a file of nobody's and a root-owned 0755
+ * directory wI/root holding a root-owned file, as COMMAND running as nobody can make them by moving in a
+ * directory of its own that it cannot empty. */
+static void make_owner_tree(int dfd, const char *dir, int nwide)
+{
+    char name[32];
+
+    for (int i = 0; i < nwide; i++) {
+        (void)snprintf(name, sizeof(name), "w%d", i);
+        make_dir(dfd, name, 0700);
+        (void)snprintf(name, sizeof(name), "w%d/mine", i);
+        make_file(dfd, name, "x", 0600);
+        (void)snprintf(name, sizeof(name), "w%d/root", i);
+        make_dir(dfd, name, 0755);
+    }
+    chown_tree(dir);
+    for (int i = 0; i < nwide; i++) {
+        (void)snprintf(name, sizeof(name), "w%d/root", i);
+        ck_assert_int_eq(fchownat(dfd, name, 0, 0, AT_SYMLINK_NOFOLLOW), 0);
+        (void)snprintf(name, sizeof(name), "w%d/root/f", i);
+        make_file(dfd, name, "root's", 0644);
+    }
+}
+
+START_TEST(removes_with_owners_rights)
+{
+    /* Root removing nobody's tree as nobody: root's file in root's 0755 directory stays, as it would for
+     * nobody; 8 subdirectories with 4 threads have the workers remove them, one of them with 1 thread. */
+    int nwide = _i == 0 ? 1 : 8;
+    char dir[PATH_MAX], name[32];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_opts o = {
+        .threads = _i == 0 ? 1 : 4, .as_owner = true, .owner_uid = NOBODY, .owner_gid = NOBODY};
+    struct rmtree_result r = {0};
+    int ret;
+
+    make_owner_tree(dfd, dir, nwide);
+    ret = rmtree_contents(dfd, &o, &r);
+    dump_errors(&r);
+    ck_assert_int_eq(ret, -EACCES);
+    ck_assert_uint_eq(r.nerrors, nwide);
+    for (size_t i = 0; i < r.nreported; i++) {
+        ck_assert_int_eq(r.errors[i].err, -EACCES);
+        ck_assert_ptr_nonnull(strstr(r.errors[i].path, "/root/f"));
+    }
+    for (int i = 0; i < nwide; i++) {
+        (void)snprintf(name, sizeof(name), "w%d/root/f", i);
+        ck_assert_int_eq(faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW), 0);
+        (void)snprintf(name, sizeof(name), "w%d/mine", i);
+        ck_assert_int_eq(faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW), -1);
+    }
+    /* The calling thread is root again, capabilities and all: without as_owner the rest goes. */
+    ck_assert_int_eq(setfsuid((uid_t)-1), 0);
+    ck_assert_int_eq(setfsgid((gid_t)-1), 0);
+    rmtree_result_free(&r);
+    memset(&r, 0, sizeof(r));
+    o.as_owner = false;
+    ck_assert_int_eq(rmtree_contents(dfd, &o, &r), 0);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+START_TEST(owner_dirs_chmodded_as_owner)
+{
+    /* Root removing as nobody gets into nobody's 0000 and 0555 directories (chmod through the fd, under
+     * nobody's fsuid) but never chmods root's own 0500 one, which root itself would have entered. */
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_opts o = {.as_owner = true, .owner_uid = NOBODY, .owner_gid = NOBODY};
+    struct rmtree_result r = {0};
+    struct stat st;
+
+    make_dir(dfd, "locked", 0700);
+    make_file(dfd, "locked/f", "s", 0600);
+    make_dir(dfd, "ro", 0700);
+    make_file(dfd, "ro/f", "s", 0600);
+    make_dir(dfd, "roots", 0700);
+    make_file(dfd, "roots/f", "s", 0600);
+    chown_tree(dir);
+    ck_assert_int_eq(fchownat(dfd, "roots", 0, 0, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(fchmodat(dfd, "roots", 0500, 0), 0);
+    ck_assert_int_eq(fchmodat(dfd, "locked", 0, 0), 0);
+    ck_assert_int_eq(fchmodat(dfd, "ro", 0555, 0), 0);
+    ck_assert_int_eq(rmtree_contents(dfd, &o, &r), -EACCES);
+    ck_assert_uint_eq(r.nerrors, 1);
+    ck_assert_int_eq(fstatat(dfd, "roots", &st, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0500);
+    ck_assert_int_eq(count_entries(dfd), 1);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+START_TEST(creds_enter_and_leave)
+{
+    struct rmtree_creds saved;
+    gid_t groups[] = {1, 2};
+
+    ck_assert_int_eq(setgroups(2, groups), 0);
+    ck_assert_int_eq(rmtree_creds_enter(NOBODY, NOBODY, &saved), 0);
+    ck_assert_int_eq(setfsuid((uid_t)-1), NOBODY);
+    ck_assert_int_eq(setfsgid((gid_t)-1), NOBODY);
+    ck_assert_int_eq(getgroups(0, NULL), 0);
+    rmtree_creds_leave(&saved);
+    ck_assert_int_eq(setfsuid((uid_t)-1), 0);
+    ck_assert_int_eq(setfsgid((gid_t)-1), 0);
+    ck_assert_int_eq(getgroups(2, groups), 2);
+    ck_assert_int_eq(groups[0] + groups[1], 3);
+    ck_assert_ptr_null(saved.groups);
+    /* Unprivileged with the groups it was given: its own identity needs no privilege and changes nothing. */
+    ck_assert_int_eq(setresgid(NOBODY, NOBODY, NOBODY), 0);
+    ck_assert_int_eq(setresuid(NOBODY, NOBODY, NOBODY), 0);
+    ck_assert_int_eq(rmtree_creds_enter(NOBODY, NOBODY, &saved), 0);
+    ck_assert(!saved.changed);
+    ck_assert_int_eq(getgroups(0, NULL), 2);
+    rmtree_creds_leave(&saved);
+    ck_assert_int_eq(rmtree_creds_enter(0, 0, &saved), -EPERM);
+    ck_assert_int_eq(setfsuid((uid_t)-1), NOBODY);
+    ck_assert_int_eq(setfsgid((gid_t)-1), NOBODY);
+}
+END_TEST
+
+START_TEST(few_fds_left)
+{
+    /* 8 directories with 9-level chains and files at every level, with 1, 2 or 4 threads asked for and only
+     * 2 fds left: one thread keeping one level open (tmprun under ulimit -n 8 has about that many). */
+    char dir[PATH_MAX], path[64];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
+    struct rmtree_result r = {0};
+    int ret;
+
+    for (int i = 0; i < 8; i++) {
+        (void)snprintf(path, sizeof(path), "w%d", i);
+        for (int d = 0; d < 9; d++) {
+            make_dir(dfd, path, 0700);
+            (void)snprintf(path + strlen(path), sizeof(path) - strlen(path), "/f");
+            make_file(dfd, path, "x", 0600);
+            path[strlen(path) - 1] = 'd';
+        }
+    }
+    leave_free_fds(2);
+    ret = rmtree_contents(dfd, &o, &r);
+    dump_errors(&r);
+    ck_assert_int_eq(ret, 0);
+    ck_assert_uint_le(r.max_fds, 3);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    rmtree_result_free(&r);
+}
+END_TEST
+
 static Suite *rmtree_suite(void)
 {
     Suite *s = suite_create("rmtree");
     TCase *tc = tcase_create("trees");
 
-    tcase_add_test(tc, removes_nested_tree);
-    tcase_add_test(tc, unreadable_and_readonly_dirs_as_owner);
+    tcase_add_loop_test(tc, removes_nested_tree, 0, ARRAY_SIZE(thread_counts));
+    tcase_add_loop_test(tc, unreadable_and_readonly_dirs_as_owner, 0, 2);
     tcase_add_test(tc, foreign_dirs_not_chmodded);
-    tcase_add_test(tc, symlinks_not_followed);
+    tcase_add_loop_test(tc, symlinks_not_followed, 0, ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, deep_chain_bounded_fds);
+    tcase_add_loop_test(tc, few_fds_left, 0, ARRAY_SIZE(thread_counts));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("owner");
+    tcase_add_loop_test(tc, removes_with_owners_rights, 0, 2);
+    tcase_add_test(tc, owner_dirs_chmodded_as_owner);
+    tcase_add_test(tc, creds_enter_and_leave);
     suite_add_tcase(s, tc);
     tc = tcase_create("mounts");
     tcase_add_test(tc, mount_points_not_crossed);

@@ -1,7 +1,7 @@
 #!/bin/sh
-# The removal engine through the public CLI (issue 4): depth with a bounded number of fds, a concurrent
-# process swapping directories for symlinks to outside ones, files that cannot be deleted (chattr +i) reported
-# once each and capped at 10 lines, everything else still removed.
+# The removal engine through the public CLI (issue 4): depth with a bounded number of fds, few fds left
+# (ulimit -n 8), a concurrent process swapping directories for symlinks to outside ones, files that cannot be
+# deleted (chattr +i) reported once each and capped at 10 lines, everything else still removed.
 # shellcheck source=tests/lib.sh
 . "${TESTS_SRCDIR:-$(dirname "$0")}/lib.sh"
 
@@ -38,6 +38,29 @@ open(\"leaf\", \"w\").close()"' "$TMPRUN" "$deep" "$python"
 else
     not_ok "100,000-level chain" "python3 is needed to build the chain"
 fi
+
+# --- few descriptors left: the walk fits them (fewer threads, fewer open levels, then one thread) ---
+# tmprun keeps stdin/out/err, its signalfd, the base and the workspace open. Under ulimit -n 12 with two fds
+# of the caller's open (8 and 9, as make's jobserver pipe would be) two to four fds are left for the removal,
+# under ulimit -n 8 two. Eight subdirectories are what a parallel removal shares among threads; a chain is
+# what the open levels are for. Inherited fds 3-9 are closed first, so the count does not depend on the
+# test driver.
+for n in 12 8; do
+    if [ "$n" -eq 12 ]; then held='8</dev/null 9</dev/null'; else held=; fi
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    assert_status 0 "ulimit -n $n: 8 directories 9 levels deep are removed" \
+        sh -c 'eval "exec 3<&- 4<&- 5<&- 6<&- 7<&- 8<&- 9<&- $2" && ulimit -n "$1" && exec "$3" --dir="$4" sh -c "
+            for i in 1 2 3 4 5 6 7 8; do mkdir -p \"\$TMPDIR/w\$i/a/b/c/d/e/f/g/h\"; done"' \
+        sh "$n" "$held" "$TMPRUN" "$base"
+    assert_not_contains "$ERR" "cannot" "ulimit -n $n, 8 directories: nothing reported"
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    assert_status 0 "ulimit -n $n: a 200-level chain is removed" \
+        sh -c 'eval "exec 3<&- 4<&- 5<&- 6<&- 7<&- 8<&- 9<&- $2" && ulimit -n "$1" && exec "$3" --dir="$4" sh -c "
+            p=d && i=1 && while [ \$i -lt 200 ]; do p=\$p/d && i=\$((i + 1)); done && mkdir -p \"\$TMPDIR/\$p\""' \
+        sh "$n" "$held" "$TMPRUN" "$base"
+    assert_not_contains "$ERR" "cannot" "ulimit -n $n, chain: nothing reported"
+    assert_eq "$(ls -A "$base")" "" "ulimit -n $n: nothing is left"
+done
 
 # --- a racer swapping directories for symlinks to an outside directory while --gc removes the tree ---
 outside=$SCRATCH/outside
@@ -108,6 +131,80 @@ for i in range(20):
     assert_eq "$(ls -A "$base")" "" "symlink race: nothing is left in the base directory"
 else
     not_ok "symlink race" "python3 is needed for the racer"
+fi
+
+# --- a directory swapped for a symlink between the scan of its parent and the descent into it ---
+# COMMAND leaves d/a, d/big (60,000 files) and d/z. The walk scans d, then takes its subdirectories last
+# first: whichever of a and z comes after big in that order (which one depends on the filesystem's readdir
+# order) is still there while tmprun unlinks big's files. The swapper waits for the first of those unlinks,
+# replaces what is left of a and z by a symlink to a victim directory, and calls it a hit if big still has
+# files then: tmprun must then meet the symlink where it scanned a directory, unlink it and go on.
+if [ -n "$python" ]; then
+    victim=$SCRATCH/victim
+    mkdir "$victim"
+    echo precious >"$victim/file"
+    cat >"$SCRATCH/swapper.py" <<'EOF'
+# swapper.py DIR: wait for DIR/ws (the workspace, written by COMMAND), note the size of d/big and say so in
+# DIR/ready, wait for big to shrink (tmprun's first unlink there), swap d/a and d/z for symlinks to DIR/victim,
+# and write "hit" to DIR/swapped if big still held files afterwards. Polls without pausing only while tmprun
+# removes big (milliseconds); gives up after 60 seconds.
+import os, sys, time
+top = sys.argv[1]
+limit = time.monotonic() + 60
+def wait(cond, pause):
+    while not cond():
+        if time.monotonic() > limit:
+            sys.exit("swapper: timed out")
+        time.sleep(pause)
+wait(lambda: os.path.exists(os.path.join(top, "ws")), 0.01)
+d = os.path.join(open(os.path.join(top, "ws")).read().strip(), "d")
+big = os.path.join(d, "big")
+size = os.lstat(big).st_size
+open(os.path.join(top, "ready"), "w").close()
+# tmpfs counts 20 bytes per entry in a directory's size; elsewhere the first file is watched.
+wait(lambda: os.lstat(big).st_size < size or not os.path.lexists(os.path.join(big, "1")), 0)
+swapped = 0
+for name in ("a", "z"):
+    try:
+        os.rmdir(os.path.join(d, name))
+        os.symlink(os.path.join(top, "victim"), os.path.join(d, name))
+        swapped += 1
+    except OSError:
+        pass
+with os.scandir(big) as entries:
+    hit = swapped > 0 and next(entries, None) is not None
+with open(os.path.join(top, "swapped"), "w") as f:
+    f.write("hit" if hit else "miss")
+EOF
+    hits=0
+    round=0
+    while [ "$round" -lt 5 ] && [ "$hits" -eq 0 ]; do
+        rm -f "$SCRATCH/ws" "$SCRATCH/ready" "$SCRATCH/swapped"
+        "$python" "$SCRATCH/swapper.py" "$SCRATCH" &
+        swapper=$!
+        # shellcheck disable=SC2016 # expanded by COMMAND's sh
+        assert_status 0 "swapped for a symlink, round $round: removal goes on, status 0" \
+            "$TMPRUN" --dir="$base" sh -c '
+                mkdir -p "$TMPDIR/d/a" "$TMPDIR/d/big" "$TMPDIR/d/z"
+                "$1" -c "
+import os
+for i in range(1, 60001):
+    open(os.path.join(os.environ[\"TMPDIR\"], \"d\", \"big\", str(i)), \"w\").close()"
+                echo "$TMPDIR" >"$2/ws.new" && mv "$2/ws.new" "$2/ws"
+                # Until the swapper has noted the size of big; bounded as wait_until in lib.sh is.
+                i=0
+                while [ ! -e "$2/ready" ] && [ $i -lt 1500 ]; do sleep 0.01 && i=$((i + 1)); done' \
+            sh "$python" "$SCRATCH"
+        wait "$swapper"
+        assert_not_contains "$ERR" "cannot" "swapped for a symlink, round $round: nothing reported"
+        [ "$(cat "$SCRATCH/swapped" 2>/dev/null)" = hit ] && hits=$((hits + 1))
+        round=$((round + 1))
+    done
+    assert_eq "$hits" 1 "swapped for a symlink: the swap landed while tmprun was in d/big"
+    assert_eq "$(ls -A "$base")" "" "swapped for a symlink: nothing is left"
+    assert_eq "$(cat "$victim/file")" precious "swapped for a symlink: the victim's file is untouched"
+else
+    not_ok "directory swapped for a symlink" "python3 is needed for the swapper"
 fi
 
 # --- mounts appearing while --gc removes the tree: never entered, whatever the timing ---
