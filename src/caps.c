@@ -166,7 +166,10 @@ int caps_apply(const struct caps_spec *spec)
 
 int caps_keep_for_cleanup(void)
 {
-    static const cap_value_t keep[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_KILL};
+    /* SETUID and SETGID to take the workspace owner's filesystem identity for the removal (DESIGN rule 2:
+     * removed with the owner's rights, so root's DAC_OVERRIDE and FOWNER are not needed, nor kept); KILL
+     * to stop COMMAND's leftovers, which may run as another user. */
+    static const cap_value_t keep[] = {CAP_SETUID, CAP_SETGID, CAP_KILL};
     cap_t now = cap_get_proc(), next;
     int ret = 0;
 

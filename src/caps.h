@@ -34,9 +34,9 @@ bool caps_can_switch_user(void);
  * returns -errno, or 0. */
 int caps_apply(const struct caps_spec *spec);
 
-/* In tmprun once COMMAND runs: keep only what cleanup and signalling need (CAP_DAC_OVERRIDE,
- * CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_KILL), drop the rest from the effective and permitted sets. A process
- * without capabilities has nothing to drop. 0 or -errno. */
+/* In tmprun once COMMAND runs: keep only what cleanup and signalling need (CAP_SETUID and CAP_SETGID, to remove
+ * the workspace with its owner's filesystem identity; CAP_KILL, for leftovers), drop the rest from the
+ * effective and permitted sets. A process without capabilities has nothing to drop. 0 or -errno. */
 int caps_keep_for_cleanup(void);
 
 #endif

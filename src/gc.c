@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,15 @@ static int fail(const struct gc_spec *spec, const char *name, struct gc_stats *s
     stats->failed++;
     warn_errno(err, "cannot examine %s/%s", spec->base, name);
     return err;
+}
+
+/* The group a workspace's owner removes it with: the owner's own (primary) group, or, for a uid without a
+ * passwd entry, the directory's. */
+static gid_t owner_group(uid_t uid, gid_t dir_gid)
+{
+    struct passwd *pw = getpwuid(uid);
+
+    return pw ? pw->pw_gid : dir_gid;
 }
 
 /* Decide about one candidate and remove it if it is stale. Returns 0 unless removing it failed. */
@@ -78,7 +88,8 @@ static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const
         (void)printf("would remove %s/%s\n", spec->base, name);
         return 0;
     }
-    ret = workspace_remove_at(spec->basefd, name, fd, fs.st.st_uid, NULL, &r);
+    ret = workspace_remove_at(spec->basefd, name, fd, fs.st.st_uid, owner_group(fs.st.st_uid, fs.st.st_gid),
+                              NULL, &r);
     if (ret == 0) {
         stats->removed++;
         (void)printf("removed %s/%s\n", spec->base, name);

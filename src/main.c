@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,12 +86,13 @@ static int run_gc(const struct tmprun_opts *o)
 static int export_env(const struct tmprun_opts *o, const char *path, const struct identity *user,
                       const char **name)
 {
-    const char *fixed[] = {"TMPDIR", "WORKDIR", "HOME", "USER", "LOGNAME"};
-    const char *value[] = {path, path, user ? user->home : NULL, user ? user->name : NULL,
-                           user ? user->name : NULL};
+    /* --export-all adds the names other tools read: TMP and TEMP (Windows-minded tools, R, Perl's
+     * File::Spec), TEMPDIR (some shells' scripts, older Python), GOTMPDIR (go build's work files). */
+    const char *fixed[] = {"TMPDIR", "WORKDIR", "HOME", "USER", "LOGNAME", "TMP", "TEMP", "TEMPDIR", "GOTMPDIR"};
+    const char *ws = o->private_tmp ? "/tmp" : path, *all = o->export_all ? ws : NULL;
+    const char *value[] = {ws,  ws,  user ? user->home : NULL, user ? user->name : NULL, user ? user->name : NULL,
+                           all, all, all,                      all};
 
-    if (o->private_tmp)
-        value[0] = value[1] = "/tmp";
     for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
         *name = fixed[i];
         if (value[i] && setenv(fixed[i], value[i], 1) < 0)
@@ -106,6 +108,7 @@ static int export_env(const struct tmprun_opts *o, const char *path, const struc
 
 /* Everything the child does between fork and exec beyond the basics: namespaces, then privileges. */
 struct child_ctx {
+    int child_lock; /* what COMMAND inherits to keep the workspace alive (tmprun(1) GARBAGE COLLECTION) */
     bool use_ns;
     struct ns_spec ns;
     struct caps_spec caps;
@@ -123,9 +126,12 @@ static int child_setup(void *arg)
 
 static void child_started(void *arg)
 {
+    struct child_ctx *c = arg;
     int ret = caps_keep_for_cleanup();
 
-    (void)arg;
+    /* COMMAND has its copy of the lock; tmprun holds its own (workspace.fd), and needs the descriptor for the
+     * removal's walk more than a second lock. */
+    close_fdp(&c->child_lock);
     if (ret < 0)
         warn_errno(ret, "cannot drop tmprun's own capabilities");
 }
@@ -156,6 +162,25 @@ static void check_isolation(const struct tmprun_opts *o, struct identity *user)
     }
 }
 
+/* Something failed after the workspace was made and before COMMAND ran: take the workspace back, say why (one
+ * line, plus the removal's own if that fails too) and exit 125. */
+_Noreturn PRINTF(3, 4) static void take_back(struct workspace *ws, int err, const char *fmt, ...)
+{
+    struct rmtree_result rm = {0};
+    char msg[512];
+    va_list ap;
+    int ret;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    warn_errno(err, "%s", msg);
+    ret = workspace_remove(ws, NULL, &rm);
+    if (ret < 0)
+        workspace_report(ws->path, &rm, ret);
+    exit(EXIT_TMPRUN);
+}
+
 static double seconds_since(const struct timespec *t0)
 {
     struct timespec t;
@@ -183,12 +208,13 @@ int main(int argc, char **argv)
     struct workspace ws;
     struct child_result res;
     struct identity user = {0};
-    struct child_ctx ctx = {0};
+    struct child_ctx ctx = {.child_lock = -1};
     struct rmtree_result rm = {0};
+    struct workspace_link link = {.dirfd = -1};
     struct timespec t0;
     const char *failed;
     bool failure, kept;
-    int ret, status, child_lock = -1;
+    int ret, status;
 
     open_standard_fds();
     ret = opts_parse(argc, argv, &o);
@@ -203,6 +229,12 @@ int main(int argc, char **argv)
         return run_gc(&o);
 
     check_isolation(&o, &user);
+    if (o.link) {
+        char why[WORKSPACE_WHY_LEN];
+        ret = workspace_link_prepare(o.link, &link, why, sizeof(why));
+        if (ret < 0)
+            die(EXIT_TMPRUN, "cannot use --link=%s: %s", o.link, *why ? why : strerror(-ret));
+    }
 
     /* Signals first: one that arrives while the workspace is being made must not kill us before we can
      * remove it. */
@@ -227,15 +259,11 @@ int main(int argc, char **argv)
     {
         const char *name;
         ret = export_env(&o, ws.path, o.user ? &user : NULL, &name);
-        if (ret < 0) {
-            /* Nothing ran yet: take the workspace back before saying so. */
-            warn_errno(ret, "cannot set %s", name);
-            ret = workspace_remove(&ws, NULL, &rm);
-            if (ret < 0)
-                workspace_report(ws.path, &rm, ret);
-            return EXIT_TMPRUN;
-        }
+        if (ret < 0)
+            take_back(&ws, ret, "cannot set %s", name);
     }
+    if (o.link && (ret = workspace_link_make(&link, ws.path)) < 0)
+        take_back(&ws, ret, "cannot make --link=%s", o.link);
 
     ctx.use_ns = o.tmpfs || o.private_tmp;
     ctx.ns = (struct ns_spec){
@@ -259,22 +287,17 @@ int main(int argc, char **argv)
     ret = 0;
     if (ctx.use_ns) {
         close_fdp(&ws.child_fd);
-        ret = keeper_start(ws.fd, &child_lock);
+        ret = keeper_start(ws.fd, &ctx.child_lock);
     } else {
-        child_lock = ws.child_fd;
+        ctx.child_lock = steal_fd(&ws.child_fd);
     }
-    if (ret < 0) {
-        warn_errno(ret, "cannot set up the workspace's lock for COMMAND");
-        ret = workspace_remove(&ws, NULL, &rm);
-        if (ret < 0)
-            workspace_report(ws.path, &rm, ret);
-        return EXIT_TMPRUN;
-    }
+    if (ret < 0)
+        take_back(&ws, ret, "cannot set up the workspace's lock for COMMAND");
     {
         struct child_spec cs = {
             .argv = o.argv,
             .cwd_fd = o.cd && !ctx.use_ns ? ws.fd : -1,
-            .inherit_fd = child_lock,
+            .inherit_fd = ctx.child_lock,
             .grace = o.grace,
             .setup = ctx.use_ns || o.user || o.drop_caps || o.no_new_privs ? child_setup : NULL,
             .started = child_started,
@@ -292,8 +315,12 @@ int main(int argc, char **argv)
         info("stopped %lu leftover process%s", res.leftovers, res.leftovers == 1 ? "" : "es");
 
     failure = res.stage != STAGE_NONE || WIFSIGNALED(res.status) || WEXITSTATUS(res.status) != 0;
-    kept = o.keep || (o.keep_on_failure && failure);
-    if (kept) {
+    /* A descendant tmprun could not name or stop may still be writing there: never remove a workspace under
+     * it (DESIGN rule 5). supervise_run() has said why. */
+    kept = o.keep || (o.keep_on_failure && failure) || res.leftovers_running;
+    if (res.leftovers_running) {
+        warn("kept workspace %s (leftover processes may still be running in it)", ws.path);
+    } else if (kept) {
         char why[128];
         describe(&res, why, sizeof(why));
         warn("kept workspace %s (%s)", ws.path, o.keep ? "--keep" : why);
@@ -305,6 +332,12 @@ int main(int argc, char **argv)
             workspace_report(ws.path, &rm, ret);
         info("%s %s: %llu entries, %llu bytes, %.3f s", ret < 0 ? "could not fully remove" : "removed", ws.path,
              rm.entries, rm.bytes, seconds_since(&t0));
+        /* A workspace left behind keeps its link: it points at what is left. */
+        if (ret == 0) {
+            int lret = workspace_link_remove(&link);
+            if (lret < 0)
+                warn_errno(lret, "cannot remove --link=%s", o.link);
+        }
         rmtree_result_free(&rm);
     }
 
@@ -322,6 +355,9 @@ int main(int argc, char **argv)
         status = WEXITSTATUS(res.status);
     if (!kept && ret < 0 && !o.ignore_cleanup_errors && status == 0)
         status = EXIT_TMPRUN;
+    if (res.leftovers_running)
+        status = EXIT_TMPRUN; /* whatever COMMAND said: the run did not end cleanly */
+    workspace_link_release(&link);
     workspace_release(&ws);
     opts_free(&o);
     if (fflush(stdout) != 0 && status == 0)

@@ -2,6 +2,8 @@
 
 #include "opts.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -30,6 +32,10 @@ enum {
     OPT_USER,
     OPT_DROP_CAPS,
     OPT_NO_NEW_PRIVS,
+    OPT_EXPORT_ALL,
+    OPT_LINK,
+    OPT_RETAIN,
+    OPT_LIST,
 };
 
 static const struct option longopts[] = {
@@ -51,6 +57,10 @@ static const struct option longopts[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"drop-caps", no_argument, NULL, OPT_DROP_CAPS},
     {"no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS},
+    {"export-all", no_argument, NULL, OPT_EXPORT_ALL},
+    {"link", required_argument, NULL, OPT_LINK},
+    {"retain", required_argument, NULL, OPT_RETAIN},
+    {"list", no_argument, NULL, OPT_LIST},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -61,6 +71,7 @@ static void usage(void)
 {
     (void)printf("Usage: %s [OPTION]... [--] COMMAND [ARG]...\n"
                  "  or:  %s --gc [--dir=DIR] [--older-than=DURATION] [--dry-run] [-v]\n"
+                 "  or:  %s --list [--dir=DIR] [-v]\n"
                  "Run COMMAND with a private temporary directory, exported as TMPDIR and WORKDIR,\n"
                  "and remove that directory with everything in it when COMMAND ends.\n"
                  "\n"
@@ -70,9 +81,14 @@ static void usage(void)
                  "      --suffix=SUFFIX     name ends with SUFFIX (default none)\n"
                  "      --mode=OCTAL        mode of the workspace, whatever the umask (default 0700)\n"
                  "      --export=NAME       also export the path as NAME (repeatable)\n"
+                 "      --export-all        also export it as TMP, TEMP, TEMPDIR and GOTMPDIR\n"
+                 "      --link=PATH         make PATH a symbolic link to the workspace while it\n"
+                 "                            exists (replaced atomically; removed with it)\n"
                  "      --cd                run COMMAND inside the workspace\n"
                  "  -k, --keep              never remove the workspace; print its path\n"
                  "      --keep-on-failure   keep it when COMMAND fails or dies of a signal\n"
+                 "      --retain=N          of the kept workspaces in the base, leave only the N\n"
+                 "                            most recently kept (with --keep, --keep-on-failure)\n"
                  "      --ignore-cleanup-errors  do not report removal failures nor let them\n"
                  "                            change the exit status\n"
                  "      --tmpfs[=SIZE]      make the workspace a fresh tmpfs (SIZE like 512M, 2G,\n"
@@ -88,6 +104,8 @@ static void usage(void)
                  "      --older-than=DURATION  with --gc: only those unchanged this long\n"
                  "                            (default 1h; 0: any age)\n"
                  "      --dry-run           with --gc: only print what would be removed\n"
+                 "      --list              list the workspaces in DIR: live, kept or stale, age,\n"
+                 "                            owner, pid of the run holding it, path\n"
                  "  -v, --verbose           report the workspace, removal counts and timing\n"
                  "  -h, --help              display this help and exit\n"
                  "  -V, --version           output version information and exit\n"
@@ -99,7 +117,7 @@ static void usage(void)
                  "126 if COMMAND cannot be run, 127 if COMMAND is not found.\n"
                  "\n"
                  "Full documentation: man tmprun\n",
-                 log_progname, log_progname);
+                 log_progname, log_progname, log_progname);
 }
 
 /* One line for bad usage: what is wrong, and where to look. The message may quote an argument: its control
@@ -287,8 +305,26 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
         case OPT_NO_NEW_PRIVS:
             o->no_new_privs = seen_run_only = true;
             break;
+        case OPT_EXPORT_ALL:
+            o->export_all = seen_run_only = true;
+            break;
+        case OPT_LINK:
+            if (*optarg == '\0')
+                ret = usage_error("%s", "--link needs a path");
+            o->link = optarg;
+            seen_run_only = true;
+            break;
+        case OPT_RETAIN:
+            ret = parse_count(optarg, &o->retain);
+            if (ret < 0)
+                ret = usage_error("invalid count for --retain: '%s' (0 to %u)", optarg, PARSE_MAX_COUNT);
+            o->retain_set = seen_run_only = true;
+            break;
         case OPT_GC:
             o->gc = true;
+            break;
+        case OPT_LIST:
+            o->list = true;
             break;
         case OPT_OLDER_THAN:
             ret = duration_arg("--older-than", optarg, &o->older_than);
@@ -335,6 +371,17 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
         ret = usage_error("%s", "--prefix and --suffix make the name longer than NAME_MAX");
         goto fail;
     }
+    if (o->list) {
+        if (o->gc || seen_run_only || seen_gc_only) {
+            ret = usage_error("%s", "--list takes only --dir, --prefix, --suffix, -v");
+            goto fail;
+        }
+        if (optind < argc) {
+            ret = usage_error("--list takes no COMMAND (got '%s')", argv[optind]);
+            goto fail;
+        }
+        return OPTS_RUN;
+    }
     if (o->gc) {
         if (seen_run_only) {
             ret = usage_error("%s", "--gc takes only --dir, --prefix, --suffix, --older-than, --dry-run, -v");
@@ -355,6 +402,16 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
     }
     if (seen_gc_only) {
         ret = usage_error("%s", "--older-than and --dry-run go with --gc");
+        goto fail;
+    }
+    if (o->retain_set && !o->keep && !o->keep_on_failure) {
+        ret = usage_error("%s", "--retain goes with --keep or --keep-on-failure");
+        goto fail;
+    }
+    /* A kept workspace is marked by its sticky bit (tmprun(1) KEEPING FAILED RUNS): a mode that already has it
+     * would make every run of this kind look kept. */
+    if (o->retain_set && (o->mode & S_ISVTX)) {
+        ret = usage_error("%s", "--retain cannot tell kept workspaces apart with a sticky --mode");
         goto fail;
     }
     if (optind >= argc) {

@@ -13,14 +13,19 @@ struct tmprun_opts {
     mode_t mode;          /* --mode */
     const char **exports; /* --export names, besides TMPDIR and WORKDIR */
     size_t nexports;
+    bool export_all; /* --export-all: also TMP, TEMP, TEMPDIR and GOTMPDIR */
+    const char *link; /* --link=PATH */
     bool cd;
     bool keep;
     bool keep_on_failure;
     bool ignore_cleanup_errors;
+    bool retain_set;  /* --retain given */
+    unsigned retain;  /* --retain=N: kept workspaces to leave in the base */
     double grace; /* --grace, seconds */
     bool gc;
     double older_than; /* --older-than, seconds */
     bool dry_run;
+    bool list; /* --list */
     bool tmpfs;          /* --tmpfs */
     char tmpfs_size[32]; /* its SIZE as tmpfs takes it, "" for the default */
     bool private_tmp;
@@ -28,7 +33,7 @@ struct tmprun_opts {
     bool drop_caps;
     bool no_new_privs;
     int verbose;
-    char **argv; /* COMMAND [ARG]..., NULL-terminated; NULL with --gc */
+    char **argv; /* COMMAND [ARG]..., NULL-terminated; NULL with --gc and --list */
 };
 
 enum { OPTS_RUN = 0, OPTS_DONE = 1 };

@@ -203,3 +203,20 @@ const char *parse_export_refused(const char *name)
             return refused[i].why;
     return NULL;
 }
+
+int parse_count(const char *s, unsigned *out)
+{
+    unsigned long long v = 0;
+
+    if (*s == '\0')
+        return -EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -EINVAL;
+        v = v * 10 + (unsigned long long)(*s - '0');
+        if (v > PARSE_MAX_COUNT)
+            return -ERANGE;
+    }
+    *out = (unsigned)v;
+    return 0;
+}

@@ -41,4 +41,10 @@ bool parse_printable_utf8(const char *s);
  * the workspace alone"); NULL if it may. NAME is a parse_valid_env_name(). */
 const char *parse_export_refused(const char *name);
 
+/* The largest count parse_count() takes. */
+#define PARSE_MAX_COUNT 1000000U
+
+/* A count: decimal digits only, at most PARSE_MAX_COUNT. 0, -EINVAL or -ERANGE. */
+int parse_count(const char *s, unsigned *out);
+
 #endif

@@ -3,6 +3,7 @@
 #include "supervise.h"
 
 #include <sys/pidfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -129,34 +130,32 @@ static const char *const child_steps[] = {
 };
 enum { STEP_PRINTED = -1, STEP_MASK, STEP_CHDIR, STEP_LOCK };
 
-/* In the child, between fork and exec: report a failure through the pipe and leave. */
-_Noreturn static void child_fail(int pipefd, int stage, int err, int step)
+/* In the child, between fork and exec: leave the failure in the page shared with tmprun and exit. */
+_Noreturn static void child_fail(struct errmsg *out, int stage, int err, int step)
 {
-    struct errmsg m = {stage, err, step};
-
-    (void)!write(pipefd, &m, sizeof(m));
+    *out = (struct errmsg){stage, err, step};
     coverage_dump();
     _exit(127);
 }
 
-_Noreturn static void child_exec(const struct child_spec *spec, const struct sigstate *s, int pipefd)
+_Noreturn static void child_exec(const struct child_spec *spec, const struct sigstate *s, struct errmsg *out)
 {
     if (s->chld_ignored)
         (void)signal(SIGCHLD, SIG_IGN);
     if (sigprocmask(SIG_SETMASK, &s->orig_mask, NULL) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno, STEP_MASK);
+        child_fail(out, STAGE_SETUP, errno, STEP_MASK);
     if (spec->cwd_fd >= 0 && fchdir(spec->cwd_fd) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno, STEP_CHDIR);
+        child_fail(out, STAGE_SETUP, errno, STEP_CHDIR);
     if (spec->setup) {
         int ret = spec->setup(spec->setup_arg);
         if (ret < 0)
-            child_fail(pipefd, STAGE_SETUP, -ret, STEP_PRINTED);
+            child_fail(out, STAGE_SETUP, -ret, STEP_PRINTED);
     }
     if (spec->inherit_fd >= 0 && fcntl(spec->inherit_fd, F_SETFD, 0) < 0)
-        child_fail(pipefd, STAGE_SETUP, errno, STEP_LOCK);
+        child_fail(out, STAGE_SETUP, errno, STEP_LOCK);
     coverage_dump();
     execvp(spec->argv[0], spec->argv);
-    child_fail(pipefd, STAGE_EXEC, errno, STEP_PRINTED);
+    child_fail(out, STAGE_EXEC, errno, STEP_PRINTED);
 }
 
 /* The parts of /proc/PID/stat tmprun uses. */
@@ -661,14 +660,16 @@ static unsigned long stop_leftovers(struct sigstate *s, double grace, pid_t chil
 
 int supervise_run(const struct child_spec *spec, struct sigstate *s, struct child_result *res)
 {
-    int pipefd[2];
-    struct errmsg m;
-    ssize_t n;
+    struct errmsg *m;
     pid_t child;
     bool done = false;
 
     *res = (struct child_result){.stage = STAGE_NONE};
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
+    /* Where the child reports a failure before COMMAND runs: a page shared across fork() (and, after vfork(),
+     * memory shared anyway). A successful execve(2) leaves it untouched, zero: STAGE_NONE. Unlike the usual
+     * close-on-exec pipe, it costs no descriptor when the fd table is nearly full (ulimit -n 8). */
+    m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
         return neg_errno();
     /* Flush before forking so buffered output is not written twice. */
     (void)fflush(NULL);
@@ -680,28 +681,14 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
     child = spec->setup || COVERAGE_BUILD ? fork() : vfork();
     if (child < 0) {
         int err = neg_errno();
-        (void)close(pipefd[0]);
-        (void)close(pipefd[1]);
+        (void)munmap(m, sizeof(*m));
         return err;
     }
     if (child == 0) {
-        child_exec(spec, s, pipefd[1]);
+        child_exec(spec, s, m);
     }
-    (void)close(pipefd[1]);
     if (spec->started)
         spec->started(spec->setup_arg);
-    /* The pipe closes on a successful exec (O_CLOEXEC); otherwise it carries the failing step and errno. */
-    do
-        n = read(pipefd[0], &m, sizeof(m));
-    while (n < 0 && errno == EINTR);
-    (void)close(pipefd[0]);
-    if (n == (ssize_t)sizeof(m)) {
-        res->stage = m.stage;
-        res->err = m.err;
-        if (m.stage == STAGE_SETUP && m.step >= 0 && (size_t)m.step < ARRAY_SIZE(child_steps))
-            warn_errno(m.err, "%s", child_steps[m.step]);
-    }
-
     while (!done) {
         struct pollfd p = {.fd = s->sfd, .events = POLLIN};
         if (poll(&p, 1, -1) < 0 && errno != EINTR) {
@@ -715,7 +702,17 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
         drain_signalfd(s, child, res->stage == STAGE_NONE);
         reap(child, &done, &res->status);
     }
+    /* The child has been reaped: whatever it left in the page is all it will. */
+    if (m->stage != STAGE_NONE) {
+        res->stage = m->stage;
+        res->err = m->err;
+        if (m->stage == STAGE_SETUP && m->step >= 0 && (size_t)m->step < ARRAY_SIZE(child_steps))
+            warn_errno(m->err, "%s", child_steps[m->step]);
+    }
+    (void)munmap(m, sizeof(*m));
     res->leftovers = stop_leftovers(s, spec->grace, child, &done, &res->status, &res->leftovers_running);
+    /* Nothing is left to find or forward to: the removal's walk can use the descriptor (ulimit -n 8). */
+    close_fdp(&s->procfd);
     return 0;
 }
 

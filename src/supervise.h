@@ -12,7 +12,8 @@ struct sigstate {
     sigset_t handled;   /* signals tmprun waits for (forwardable ones not inherited as ignored, and SIGCHLD) */
     bool chld_ignored;  /* SIGCHLD was inherited as SIG_IGN: COMMAND gets it back */
     int sfd;            /* signalfd for handled */
-    int procfd;         /* /proc, opened at start so a later unmount does not blind tmprun; -1 if unusable */
+    int procfd;         /* /proc, opened at start so a later unmount does not blind tmprun; -1 if unusable,
+                         * and once supervise_run() is done */
     int proc_err;       /* why procfd is -1: a positive errno */
 };
 

@@ -349,7 +349,8 @@ static int adopt(struct workspace *ws, const struct workspace_spec *spec)
     ws->dev = st.st_dev;
     ws->ino = st.st_ino;
     ws->uid = st.st_uid;
-    ws->gid = st.st_gid;
+    /* The owner's own group, which rmtree takes as fsgid: a setgid base may have given the directory another. */
+    ws->gid = spec->gid != (gid_t)-1 ? spec->gid : getegid();
     ws->fd = steal_fd(&fd);
     ws->child_fd = steal_fd(&child);
     return 0;
@@ -462,12 +463,22 @@ static int remove_dir_at(int basefd, const char *name, int fd, const struct rmtr
  * process of the run has exited by then, and only root or the owner can modify the base (rule 1). */
 #define MAX_REPLACEMENTS 3
 
-int workspace_remove_at(int basefd, const char *name, int fd, uid_t owner, const struct rmtree_opts *opts,
-                        struct rmtree_result *r)
+int workspace_remove_at(int basefd, const char *name, int fd, uid_t owner, gid_t group,
+                        const struct rmtree_opts *opts, struct rmtree_result *r)
 {
+    static const struct rmtree_opts defaults;
     cleanup_fd int cur = -1;
     struct fdstat base, ws;
+    struct rmtree_opts o = opts ? *opts : defaults;
     int ret = fdstat_get(basefd, &base), moved = 0;
+
+    /* DESIGN rule 2: with its owner's rights, so nothing its owner could not remove goes (a root-owned
+     * directory COMMAND moved in under --user, say). The workspace itself is then removed through the base
+     * with the caller's: an empty directory, and the base is root's or the caller's (rule 1). */
+    o.as_owner = true;
+    o.owner_uid = owner;
+    o.owner_gid = group;
+    opts = &o;
 
     if (ret < 0)
         return ret;
@@ -496,7 +507,7 @@ int workspace_remove_at(int basefd, const char *name, int fd, uid_t owner, const
 
 int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struct rmtree_result *r)
 {
-    return workspace_remove_at(ws->basefd, ws->name, ws->fd, ws->uid, opts, r);
+    return workspace_remove_at(ws->basefd, ws->name, ws->fd, ws->uid, ws->gid, opts, r);
 }
 
 void workspace_report(const char *path, const struct rmtree_result *r, int ret)
@@ -524,6 +535,91 @@ void workspace_report(const char *path, const struct rmtree_result *r, int ret)
         warn_errno(ret, "cannot remove %s", path);
         break;
     }
+}
+
+int workspace_link_prepare(const char *path, struct workspace_link *l, char *why, size_t whylen)
+{
+    cleanup_free char *dir = NULL;
+    cleanup_fd int dfd = -1;
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+    int ret;
+
+    *l = (struct workspace_link){.dirfd = -1};
+    *why = '\0';
+    if (slash && slash[1] == '\0')
+        return -EISDIR; /* "dir/": a directory, never ours to replace */
+    dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return -ENOMEM;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return neg_errno();
+    if (fstat(dfd, &st) < 0)
+        return neg_errno();
+    /* The same rule as for a base: anyone else who could modify that directory could swap the link. */
+    ret = check_writers(dfd, &st, geteuid(), why, whylen);
+    if (ret < 0)
+        return ret;
+    l->name = strdup(slash ? slash + 1 : path);
+    if (!l->name)
+        return -ENOMEM;
+    if (fstatat(dfd, l->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)) {
+        (void)snprintf(why, whylen, "it exists and is not a symbolic link; left alone");
+        free(steal_ptr(&l->name));
+        return -EEXIST;
+    }
+    l->dirfd = steal_fd(&dfd);
+    return 0;
+}
+
+int workspace_link_make(struct workspace_link *l, const char *target)
+{
+    char tmp[NAME_MAX + 1];
+    int ret;
+
+    /* A symlink under a temporary name, then rename(2) over PATH: whoever reads PATH sees the old link or the
+     * new one, never none; an existing symlink is replaced, never followed. */
+    for (int i = 0;; i++) {
+        ret = workspace_random_name(".tmprun-link.", "", tmp, sizeof(tmp));
+        if (ret < 0)
+            return ret;
+        if (symlinkat(target, l->dirfd, tmp) == 0)
+            break;
+        if (errno != EEXIST || i == CREATE_TRIES)
+            return neg_errno();
+    }
+    if (renameat(l->dirfd, tmp, l->dirfd, l->name) < 0) {
+        ret = neg_errno();
+        (void)unlinkat(l->dirfd, tmp, 0);
+        return ret;
+    }
+    l->target = strdup(target);
+    return l->target ? 0 : -ENOMEM;
+}
+
+int workspace_link_remove(struct workspace_link *l)
+{
+    char buf[PATH_MAX + 1];
+    ssize_t n;
+
+    if (l->dirfd < 0 || !l->target)
+        return 0;
+    n = readlinkat(l->dirfd, l->name, buf, sizeof(buf) - 1);
+    if (n < 0)
+        return errno == ENOENT || errno == EINVAL ? 0 : neg_errno();
+    buf[n] = '\0';
+    /* A later run may have taken the name over: only our own link goes. */
+    if (strcmp(buf, l->target) != 0)
+        return 0;
+    return unlinkat(l->dirfd, l->name, 0) < 0 && errno != ENOENT ? neg_errno() : 0;
+}
+
+void workspace_link_release(struct workspace_link *l)
+{
+    close_fdp(&l->dirfd);
+    free(steal_ptr(&l->name));
+    free(steal_ptr(&l->target));
 }
 
 void workspace_release(struct workspace *ws)

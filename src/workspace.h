@@ -25,7 +25,7 @@ struct workspace {
     dev_t dev;
     ino_t ino;
     uid_t uid; /* its owner, whose rights remove it */
-    gid_t gid;
+    gid_t gid; /* the owner's own group */
     char why[WORKSPACE_WHY_LEN]; /* why workspace_create() refused the base, for workspace_base_strerror() */
 };
 
@@ -71,15 +71,17 @@ int workspace_choose_base(const char *dir, char **abs, int *fd, const char **fai
 int workspace_create(const struct workspace_spec *spec, struct workspace *ws, const char **failed_path);
 
 /* Remove the workspace name in basefd, open at fd (and locked by the caller when that matters), which belongs
- * to owner. It is entered only if it is a directory on the base's mount (same mount id) owned by owner
- * (-EXDEV, -EPERM, -ENOTDIR otherwise: a mount or another user's directory on a workspace name is never
- * entered). Everything below fd goes, then name itself if it still is the inode open at fd. If that directory
- * is gone (COMMAND removed it) or was moved away (-ESTALE, after its contents were removed through fd), what
- * is at name now is the run's and gets the same treatment: removed if it passes the same checks, else left
- * and the reason returned; a symlink is never followed (-ENOTDIR). Nothing at name is not an error. Counts and
- * failures go to r (see rmtree_contents). 0 or -errno. */
-int workspace_remove_at(int basefd, const char *name, int fd, uid_t owner, const struct rmtree_opts *opts,
-                        struct rmtree_result *r);
+ * to owner, whose own group is group. Everything below it is removed with the owner's rights only (per-thread
+ * fsuid/fsgid, rmtree_opts.as_owner): nothing the owner could not remove goes. It is entered only if it is a
+ * directory on the base's mount (same mount id) owned by owner (-EXDEV, -EPERM, -ENOTDIR otherwise: a mount
+ * or another user's directory on a workspace name is never entered). Everything below fd goes, then name
+ * itself if it still is the inode open at fd. If that directory is gone (COMMAND removed it) or was moved
+ * away (-ESTALE, after its contents were removed through fd), what is at name now is the run's and gets the
+ * same treatment: removed if it passes the same checks, else left and the reason returned; a symlink is never
+ * followed (-ENOTDIR). Nothing at name is not an error. Counts and failures go to r (see rmtree_contents).
+ * 0 or -errno. */
+int workspace_remove_at(int basefd, const char *name, int fd, uid_t owner, gid_t group,
+                        const struct rmtree_opts *opts, struct rmtree_result *r);
 
 /* workspace_remove_at() for the workspace. */
 int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struct rmtree_result *r);
@@ -87,6 +89,26 @@ int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struc
 /* Report a failed workspace_remove_at() of path: the walk's failures (rmtree_report), or why path itself was
  * left. */
 void workspace_report(const char *path, const struct rmtree_result *r, int ret);
+
+/* --link=PATH: a symbolic link naming the workspace. */
+struct workspace_link {
+    int dirfd;    /* PATH's directory */
+    char *name;   /* PATH's last component */
+    char *target; /* what the link says, once made */
+};
+
+/* Before the workspace exists: open PATH's directory and check it as a base (nobody but root and the caller may
+ * be able to modify it: -EPERM with why), and that PATH is absent or a symbolic link (-EEXIST with why: an
+ * existing file or directory is never replaced; -EISDIR for a PATH ending in '/'). 0 or -errno. */
+int workspace_link_prepare(const char *path, struct workspace_link *l, char *why, size_t whylen);
+
+/* Point PATH at target, atomically: a symlink under a temporary name in the same directory, then rename(2). */
+int workspace_link_make(struct workspace_link *l, const char *target);
+
+/* Remove PATH if it still is our link (says target); a link a later run made is left. 0 or -errno. */
+int workspace_link_remove(struct workspace_link *l);
+
+void workspace_link_release(struct workspace_link *l);
 
 /* Close the fds and free the strings; does not touch the directory. */
 void workspace_release(struct workspace *ws);

@@ -259,4 +259,36 @@ else
     skip "what COMMAND inherits in namespaces" "needs root for the namespaces"
 fi
 
+# ---- removal with the owner's rights ----
+# Root's cleanup of a --user run removes nothing USER could not: COMMAND moves in a directory of its own that
+# holds a root-owned 0755 directory with root's file; nobody's rm -rf fails there, and so must tmprun's
+# cleanup (125 after a 0 status), leaving root's file.
+if is_root; then
+    setup_user
+    mkdir -p "$UDIR/trap/rootdir"
+    echo root-data >"$UDIR/trap/rootdir/file"
+    chown "$UNPRIV_UID:$UNPRIV_GID" "$UDIR/trap"
+    chmod 0755 "$UDIR/trap/rootdir"
+    assert_status 125 "--user: a root-owned directory moved in: the cleanup fails (125)" \
+        "$TMPRUN" --dir="$base" --user="$UNPRIV_UID" -- sh -c 'mv "$1" "$WORKDIR/" && echo "$WORKDIR" >"$2"' \
+        sh "$UDIR/trap" "$UDIR/ws"
+    ws=$(cat "$UDIR/ws")
+    assert_contains "$ERR" "$ws/trap/rootdir/file: Permission denied" "--user: root's file is reported, not removed"
+    assert_eq "$(cat "$ws/trap/rootdir/file" 2>&1)" root-data "--user: root's file is still there"
+    rm -rf "$ws"
+
+    # The same for root's --gc over a stale workspace owned by nobody.
+    mkdir -p "$base/tmprun.OwnerRight/rootdir"
+    echo root-data >"$base/tmprun.OwnerRight/rootdir/file"
+    echo theirs >"$base/tmprun.OwnerRight/theirs"
+    chown "$UNPRIV_UID:$UNPRIV_GID" "$base/tmprun.OwnerRight" "$base/tmprun.OwnerRight/theirs"
+    assert_status 1 "root's --gc over nobody's workspace holding root's directory: exit 1" \
+        "$TMPRUN" --gc --older-than=0 --dir="$base"
+    assert_eq "$(cat "$base/tmprun.OwnerRight/rootdir/file" 2>&1)" root-data "--gc: root's file is still there"
+    assert_absent "$base/tmprun.OwnerRight/theirs" "--gc: nobody's own file was removed"
+    rm -rf "${base:?}"/*
+else
+    skip "removal with the owner's rights" "needs root and a second user"
+fi
+
 done_testing

@@ -337,22 +337,23 @@ else
     skip "--user --tmpfs" "no mount namespaces here"
 fi
 
-# tmprun's own capabilities while COMMAND runs: only those it needs for cleanup and signalling (DAC_OVERRIDE,
-# DAC_READ_SEARCH, FOWNER, KILL = bits 1, 2, 3, 5). COMMAND waits (bounded) for tmprun to drop the rest.
+# tmprun's own capabilities while COMMAND runs: only those it needs for cleanup and signalling (KILL, SETGID,
+# SETUID = bits 5, 6, 7: it removes with the owner's rights, so no DAC_OVERRIDE or FOWNER). COMMAND waits
+# (bounded) for tmprun to drop the rest.
 assert_status 0 "--user: COMMAND can read tmprun's capability sets" \
     "$TMPRUN" --dir="$base" --user="$nobody_name" sh -c '
         i=0
         while [ "$i" -lt 300 ]; do
             e=$(sed -n "s/^CapEff:[[:space:]]*//p" /proc/$PPID/status)
-            [ "$e" = 000000000000002e ] && break
+            [ "$e" = 00000000000000e0 ] && break
             i=$((i + 1))
             sleep 0.05
         done
         grep -E "^Cap(Prm|Eff|Amb):" /proc/$PPID/status'
 cp "$OUT" "$SCRATCH/parent.out"
-assert_eq "$(status_field "$SCRATCH/parent.out" CapEff)" 000000000000002e \
-    "tmprun keeps only CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_KILL effective"
-assert_eq "$(status_field "$SCRATCH/parent.out" CapPrm)" 000000000000002e "and only those permitted"
+assert_eq "$(status_field "$SCRATCH/parent.out" CapEff)" 00000000000000e0 \
+    "tmprun keeps only CAP_SETUID, CAP_SETGID, CAP_KILL effective"
+assert_eq "$(status_field "$SCRATCH/parent.out" CapPrm)" 00000000000000e0 "and only those permitted"
 
 # --user=nobody leaves a hostile tree: a 000 directory and a symlink to a root-owned directory outside.
 out=$SCRATCH/outside
