@@ -2,13 +2,17 @@
 #ifndef TMPRUN_CHECK_UTIL_H
 #define TMPRUN_CHECK_UTIL_H
 
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The suite's scratch root, made by run_suite() and removed when it ends. */
@@ -54,6 +58,107 @@ static inline int count_entries(int dfd)
             n++;
     closedir(d);
     return n;
+}
+
+/* Run fn(arg) in a forked child and return its exit status. For what must not touch the test process
+ * (namespaces, credentials, capabilities) and for what a test could not undo. The child must not use
+ * ck_assert (a failure there would be reported by a process Check does not wait for): it checks with
+ * CHILD_CHECK and reports through its exit status. It ends with exit(), so a coverage build keeps what it
+ * counted. */
+static inline int in_child(int (*fn)(void *), void *arg)
+{
+    pid_t pid;
+    int st;
+
+    (void)fflush(NULL);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        exit(fn(arg));
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st), "the child died of signal %d", WTERMSIG(st));
+    return WEXITSTATUS(st);
+}
+
+/* In an in_child() function: if cond is false, say which check failed on stderr and exit 1. */
+#define CHILD_CHECK(cond)                                                                                      \
+    do {                                                                                                       \
+        if (!(cond)) {                                                                                         \
+            int child_errno_ = errno;                                                                          \
+            (void)fprintf(stderr, "%s:%d: in the child: %s is false (errno %s)\n", __FILE__, __LINE__, #cond,  \
+                          strerror(child_errno_));                                                             \
+            return 1;                                                                                          \
+        }                                                                                                      \
+    } while (0)
+
+/* What a test writes to an fd (stdout, stderr), its children included, caught in a memfd. */
+struct capture {
+    int fd;    /* the fd being captured */
+    int saved; /* a copy of what it was */
+    int mem;
+};
+
+static inline void capture_start(struct capture *c, int fd)
+{
+    (void)fflush(NULL);
+    c->fd = fd;
+    c->mem = memfd_create("capture", MFD_CLOEXEC);
+    ck_assert_int_ge(c->mem, 0);
+    c->saved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ck_assert_int_ge(c->saved, 0);
+    ck_assert_int_eq(dup2(c->mem, fd), fd);
+}
+
+/* Restore the fd; what was written to it, NUL-terminated (free it). */
+static inline char *capture_end(struct capture *c)
+{
+    struct stat st;
+    char *text;
+
+    (void)fflush(NULL);
+    ck_assert_int_eq(dup2(c->saved, c->fd), c->fd);
+    (void)close(c->saved);
+    ck_assert_int_eq(fstat(c->mem, &st), 0);
+    text = calloc(1, (size_t)st.st_size + 1);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(pread(c->mem, text, (size_t)st.st_size, 0), st.st_size);
+    (void)close(c->mem);
+    return text;
+}
+
+/* capture_end(), and what was written is exactly want. */
+static inline void capture_expect(struct capture *c, const char *want)
+{
+    char *text = capture_end(c);
+
+    ck_assert_str_eq(text, want);
+    free(text);
+}
+
+/* The value of "key:" in /proc/PID/status (pid 0: this process), blanks trimmed, in out; 0 or -1. No
+ * ck_assert: children use it too. */
+static inline int proc_status(pid_t pid, const char *key, char *out, size_t len)
+{
+    char path[64], line[512];
+    size_t klen = strlen(key);
+    FILE *f;
+    int ret = -1;
+
+    if (pid == 0)
+        (void)snprintf(path, sizeof(path), "/proc/self/status");
+    else
+        (void)snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return -1;
+    while (ret < 0 && fgets(line, sizeof(line), f))
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            (void)snprintf(out, len, "%s", line + klen + 1 + strspn(line + klen + 1, " \t"));
+            out[strcspn(out, "\n")] = '\0';
+            ret = 0;
+        }
+    (void)fclose(f);
+    return ret;
 }
 
 /* Run the suite; exit status for the test driver. */
