@@ -2,6 +2,7 @@
 #ifndef TMPRUN_CHECK_UTIL_H
 #define TMPRUN_CHECK_UTIL_H
 
+#include <sys/capability.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -158,6 +159,22 @@ static inline int proc_status(pid_t pid, const char *key, char *out, size_t len)
             ret = 0;
         }
     (void)fclose(f);
+    return ret;
+}
+
+/* Clear cap from this process's effective and permitted sets (in a child: it cannot come back); 0 or -1. */
+static inline int lose_cap(cap_value_t cap)
+{
+    cap_t c = cap_get_proc();
+    int ret;
+
+    if (!c)
+        return -1;
+    ret = cap_set_flag(c, CAP_EFFECTIVE, 1, &cap, CAP_CLEAR) == 0 &&
+                  cap_set_flag(c, CAP_PERMITTED, 1, &cap, CAP_CLEAR) == 0 && cap_set_proc(c) == 0
+              ? 0
+              : -1;
+    (void)cap_free(c);
     return ret;
 }
 
