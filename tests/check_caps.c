@@ -286,13 +286,13 @@ static void apply_fails(const char *user, cap_value_t lose, const char *message)
     struct identity id;
     const char *what;
     struct failing_apply f = {&id, lose, getuid()};
-    struct capture c;
+    struct output o;
 
     ck_assert_int_eq(caps_identity_lookup(user, &id, &what), 0);
     ck_assert_uint_ne(id.gid, getgid());
-    capture_start(&c, STDERR_FILENO);
-    ck_assert_int_eq(in_child(apply_fails_child, &f), 0);
-    capture_expect(&c, message);
+    ck_assert_msg(in_child_output(apply_fails_child, &f, &o) == 0, "the child failed: %s", o.err);
+    ck_assert_str_eq(o.err, message);
+    output_free(&o);
     caps_identity_free(&id);
 }
 

@@ -26,8 +26,7 @@
 /* One --gc pass over base (a scratch directory, open at dfd): its result, counts and output. */
 struct pass {
     struct gc_stats st;
-    char *out; /* stdout: "removed ..." lines */
-    char *err; /* stderr: warnings */
+    struct output o; /* stdout: "removed ..." lines; stderr: warnings */
 };
 
 static struct gc_spec spec_for(const char *dir, double older_than, bool dry_run)
@@ -44,24 +43,16 @@ static struct gc_spec spec_for(const char *dir, double older_than, bool dry_run)
  * basefd, whose offset a previous pass has left at the end. */
 static int gc_pass(struct gc_spec spec, struct pass *p)
 {
-    struct capture co, ce;
+    struct output_capture c;
     int ret;
 
     spec.basefd = open(spec.base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ck_assert_int_ge(spec.basefd, 0);
-    capture_start(&co, STDOUT_FILENO);
-    capture_start(&ce, STDERR_FILENO);
+    output_start(&c);
     ret = gc_run(&spec, &p->st);
-    p->err = capture_end(&ce);
-    p->out = capture_end(&co);
+    output_end(&c, &p->o);
     ck_assert_int_eq(close(spec.basefd), 0);
     return ret;
-}
-
-static void pass_free(struct pass *p)
-{
-    free(p->out);
-    free(p->err);
 }
 
 static void expect_stats(const struct gc_stats *st, unsigned long removed, unsigned long busy,
@@ -109,8 +100,8 @@ static void removes_only(int dfd, const char *dir, const char *name)
     ck_assert_int_eq(gc_pass(spec_for(dir, 0, false), &p), 0);
     expect_stats(&p.st, 1, 0, 0, 0);
     ck_assert(!exists(dfd, name));
-    reported(p.out, "removed", dir, name);
-    pass_free(&p);
+    reported(p.o.out, "removed", dir, name);
+    output_free(&p.o);
 }
 
 START_TEST(removes_stale)
@@ -124,10 +115,10 @@ START_TEST(removes_stale)
     ck_assert_int_eq(gc_pass(spec_for(dir, 0, false), &p), 0);
     expect_stats(&p.st, 2, 0, 0, 0);
     ck_assert_int_eq(count_entries(dfd), 0);
-    reported(p.out, "removed", dir, WS_A);
-    reported(p.out, "removed", dir, WS_B);
-    ck_assert_str_eq(p.err, "");
-    pass_free(&p);
+    reported(p.o.out, "removed", dir, WS_A);
+    reported(p.o.out, "removed", dir, WS_B);
+    ck_assert_str_eq(p.o.err, "");
+    output_free(&p.o);
     close(dfd);
 }
 END_TEST
@@ -146,9 +137,9 @@ START_TEST(only_matching_names)
         make_dir(dfd, others[i], 0700);
     ck_assert_int_eq(gc_pass(spec_for(dir, 0, false), &p), 0);
     expect_stats(&p.st, 0, 0, 0, 0);
-    ck_assert_str_eq(p.out, "");
+    ck_assert_str_eq(p.o.out, "");
     ck_assert_int_eq(count_entries(dfd), (int)(sizeof(others) / sizeof(others[0])));
-    pass_free(&p);
+    output_free(&p.o);
 
     /* With --prefix and --suffix: p.XXXXXXXXXX.d matches, the default names do not. */
     make_dir(dfd, "p.AAAAAAAAAA.d", 0700);
@@ -157,8 +148,8 @@ START_TEST(only_matching_names)
     spec.suffix = ".d";
     ck_assert_int_eq(gc_pass(spec, &p), 0);
     expect_stats(&p.st, 1, 0, 0, 0);
-    reported(p.out, "removed", dir, "p.AAAAAAAAAA.d");
-    pass_free(&p);
+    reported(p.o.out, "removed", dir, "p.AAAAAAAAAA.d");
+    output_free(&p.o);
     ck_assert(!exists(dfd, "p.AAAAAAAAAA.d"));
     ck_assert(exists(dfd, "p.AAAAAAAAAA"));
     ck_assert(exists(dfd, "tmprun.AAAAAAAAAA.d"));
@@ -185,8 +176,8 @@ START_TEST(skips_locked)
     ck_assert(exists(dfd, WS_A "/ro/f"));
     ck_assert(!exists(dfd, WS_B));
     (void)snprintf(line, sizeof(line), "tmprun: skipping %s/%s: in use\n", dir, WS_A);
-    ck_assert_str_eq(p.err, line);
-    pass_free(&p);
+    ck_assert_str_eq(p.o.err, line);
+    output_free(&p.o);
 
     /* Released: stale now. */
     ck_assert_int_eq(close(lock), 0);
@@ -214,12 +205,12 @@ START_TEST(skips_young)
     expect_stats(&p.st, 0, 0, 2, 0);
     ck_assert(exists(dfd, WS_A "/ro/f"));
     ck_assert(exists(dfd, WS_B));
-    ck_assert_str_eq(p.out, "");
-    pass_free(&p);
+    ck_assert_str_eq(p.o.out, "");
+    output_free(&p.o);
     ck_assert_int_eq(gc_pass(spec_for(dir, 0, false), &p), 0);
     expect_stats(&p.st, 2, 0, 0, 0);
     ck_assert_int_eq(count_entries(dfd), 0);
-    pass_free(&p);
+    output_free(&p.o);
     close(dfd);
 }
 END_TEST
@@ -238,11 +229,11 @@ START_TEST(skips_non_directories)
     ck_assert_int_eq(mkfifoat(dfd, "tmprun.CCCCCCCCCC", 0600), 0);
     ck_assert_int_eq(gc_pass(spec_for(dir, 0, false), &p), 0);
     expect_stats(&p.st, 0, 0, 0, 0);
-    ck_assert_str_eq(p.out, "");
-    ck_assert_str_eq(p.err, "");
+    ck_assert_str_eq(p.o.out, "");
+    ck_assert_str_eq(p.o.err, "");
     ck_assert_int_eq(count_entries(dfd), 4);
     ck_assert(exists(dfd, "target/ro/f"));
-    pass_free(&p);
+    output_free(&p.o);
     close(dfd);
 }
 END_TEST
@@ -261,12 +252,12 @@ START_TEST(dry_run_removes_nothing)
     ck_assert_int_eq(flock(lock, LOCK_SH), 0);
     ck_assert_int_eq(gc_pass(spec_for(dir, 0, true), &p), 0);
     expect_stats(&p.st, 2, 1, 0, 0);
-    reported(p.out, "would remove", dir, WS_A);
-    reported(p.out, "would remove", dir, WS_B);
-    ck_assert(!strstr(p.out, "tmprun.CCCCCCCCCC"));
+    reported(p.o.out, "would remove", dir, WS_A);
+    reported(p.o.out, "would remove", dir, WS_B);
+    ck_assert(!strstr(p.o.out, "tmprun.CCCCCCCCCC"));
     ck_assert(exists(dfd, WS_A "/ro/f"));
     ck_assert(exists(dfd, WS_B));
-    pass_free(&p);
+    output_free(&p.o);
     close(lock);
     /* A dry run takes each lock only to test it: nothing is held once it returns. */
     lock = openat(dfd, WS_A, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -331,16 +322,10 @@ static int gc_as_nobody_child(void *arg)
     return 0;
 }
 
-/* Run np in a child; what it printed goes to p->out and p->err. */
+/* Run np in a child; what it printed goes to p->o.out and p->o.err. */
 static void gc_as_nobody(struct nobody_pass *np, struct pass *p)
 {
-    struct capture co, ce;
-
-    capture_start(&co, STDOUT_FILENO);
-    capture_start(&ce, STDERR_FILENO);
-    ck_assert_int_eq(in_child(gc_as_nobody_child, np), 0);
-    p->err = capture_end(&ce);
-    p->out = capture_end(&co);
+    ck_assert_msg(in_child_output(gc_as_nobody_child, np, &p->o) == 0, "the child failed: %s", p->o.err);
 }
 
 /* A scratch directory owned by nobody as np's base; its path in dir. */
@@ -365,12 +350,12 @@ START_TEST(only_own_workspaces)
     chown_to_nobody(np.dfd, WS_A);
     make_dir(np.dfd, WS_B, 0777); /* root's, empty, in nobody's base: nobody could rmdir it */
     gc_as_nobody(&np, &p);
-    reported(p.out, "removed", dir, WS_A);
-    ck_assert(!strstr(p.out, WS_B));
-    ck_assert_str_eq(p.err, "");
+    reported(p.o.out, "removed", dir, WS_A);
+    ck_assert(!strstr(p.o.out, WS_B));
+    ck_assert_str_eq(p.o.err, "");
     ck_assert(!exists(np.dfd, WS_A));
     ck_assert(exists(np.dfd, WS_B));
-    pass_free(&p);
+    output_free(&p.o);
     close(np.dfd);
 }
 END_TEST
@@ -410,13 +395,13 @@ START_TEST(failure_counted)
     make_dir(np.dfd, WS_B, 0700);
     chown_to_nobody(np.dfd, WS_B);
     gc_as_nobody(&np, &p);
-    reported(p.out, "removed", dir, WS_B);
-    ck_assert(!strstr(p.out, WS_A));
+    reported(p.o.out, "removed", dir, WS_B);
+    ck_assert(!strstr(p.o.out, WS_A));
     (void)snprintf(line, sizeof(line), "tmprun: cannot remove %s/%s/roots/f: Permission denied\n", dir, WS_A);
-    ck_assert_msg(strstr(p.err, line), "'%s' lacks '%s'", p.err, line);
+    ck_assert_msg(strstr(p.o.err, line), "'%s' lacks '%s'", p.o.err, line);
     ck_assert(exists(np.dfd, WS_A "/roots/f"));
     ck_assert(!exists(np.dfd, WS_B));
-    pass_free(&p);
+    output_free(&p.o);
     close(np.dfd);
 }
 END_TEST
@@ -456,8 +441,7 @@ static int gc_mounts_child(void *arg)
 START_TEST(never_enters_mounts)
 {
     char dir[PATH_MAX], line[PATH_MAX + 160];
-    struct capture ce, co;
-    char *err, *out;
+    struct output o;
     int dfd;
 
     if (geteuid() != 0)
@@ -469,24 +453,19 @@ START_TEST(never_enters_mounts)
     make_dir(dfd, "base/" WS_A, 0700);
     make_dir(dfd, "base/" WS_B, 0700);
     make_workspace(dfd, "base/tmprun.CCCCCCCCCC");
-    capture_start(&co, STDOUT_FILENO);
-    capture_start(&ce, STDERR_FILENO);
-    ck_assert_int_eq(in_child(gc_mounts_child, dir), 0);
-    err = capture_end(&ce);
-    out = capture_end(&co);
+    ck_assert_msg(in_child_output(gc_mounts_child, dir, &o) == 0, "the child failed: %s", o.err);
     (void)snprintf(line, sizeof(line),
                    "tmprun: not removing %s/base/%s: a mount point or on another filesystem than the base; "
                    "not entered\n",
                    dir, WS_A);
-    ck_assert_msg(strstr(err, line), "'%s' lacks '%s'", err, line);
+    ck_assert_msg(strstr(o.err, line), "'%s' lacks '%s'", o.err, line);
     (void)snprintf(line, sizeof(line), "removed %s/base/tmprun.CCCCCCCCCC\n", dir);
-    ck_assert_str_eq(out, line);
+    ck_assert_str_eq(o.out, line);
     /* Outside the child's namespace: the directories under the mounts are still there, and what was bound. */
     ck_assert(exists(dfd, "base/" WS_A));
     ck_assert(exists(dfd, "base/" WS_B));
     ck_assert(exists(dfd, "outside/precious"));
-    free(err);
-    free(out);
+    output_free(&o);
     close(dfd);
 }
 END_TEST

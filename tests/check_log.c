@@ -110,13 +110,12 @@ static int die_errno_child(void *arg)
 /* What die_errno() prints, and that it leaves through exit(3): buffered output is not lost. */
 START_TEST(die_errno_message_and_flush)
 {
-    struct capture err, out;
+    struct output o;
 
-    capture_start(&err, STDERR_FILENO);
-    capture_start(&out, STDOUT_FILENO);
-    ck_assert_int_eq(in_child(die_errno_child, NULL), 127);
-    capture_expect(&out, "partial");
-    capture_expect(&err, "tmprun: cannot run nosuch: No such file or directory\n");
+    ck_assert_int_eq(in_child_output(die_errno_child, NULL, &o), 127);
+    ck_assert_str_eq(o.out, "partial");
+    ck_assert_str_eq(o.err, "tmprun: cannot run nosuch: No such file or directory\n");
+    output_free(&o);
 }
 END_TEST
 

@@ -26,30 +26,27 @@ static int parse(struct tmprun_opts *o, const char *const *args)
     return opts_parse(argc, argv_copy, o);
 }
 
-/* parse(), with what it prints on stdout and stderr in *out and *err (free them). */
-static int parse_output(struct tmprun_opts *o, const char *const *args, char **out, char **err)
+/* parse(), with what it prints on stdout and stderr in *o (output_free() it). */
+static int parse_output(struct tmprun_opts *opts, const char *const *args, struct output *o)
 {
-    struct capture co, ce;
+    struct output_capture c;
     int ret;
 
-    capture_start(&co, STDOUT_FILENO);
-    capture_start(&ce, STDERR_FILENO);
-    ret = parse(o, args);
-    *err = capture_end(&ce);
-    *out = capture_end(&co);
+    output_start(&c);
+    ret = parse(opts, args);
+    output_end(&c, o);
     return ret;
 }
 
 /* parse() succeeds with OPTS_RUN and prints nothing. */
 static void parse_ok(struct tmprun_opts *o, const char *const *args)
 {
-    char *out, *err;
+    struct output printed;
 
-    ck_assert_int_eq(parse_output(o, args, &out, &err), OPTS_RUN);
-    ck_assert_str_eq(out, "");
-    ck_assert_str_eq(err, "");
-    free(out);
-    free(err);
+    ck_assert_int_eq(parse_output(o, args, &printed), OPTS_RUN);
+    ck_assert_str_eq(printed.out, "");
+    ck_assert_str_eq(printed.err, "");
+    output_free(&printed);
 }
 
 START_TEST(defaults)
@@ -333,15 +330,16 @@ START_TEST(usage_errors)
 {
     const struct usage_case *u = &usage_cases[_i];
     const char *argv[8] = {"tmprun"};
-    const char *tail = " (see 'tmprun --help')\n";
+    const char *tail = " (see 'tmprun --help')\n", *err;
     struct tmprun_opts o;
-    char *out, *err;
+    struct output printed;
     size_t len;
 
     for (int i = 0; u->args[i]; i++)
         argv[i + 1] = u->args[i];
-    ck_assert_int_eq(parse_output(&o, argv, &out, &err), -EINVAL);
-    ck_assert_str_eq(out, "");
+    ck_assert_int_eq(parse_output(&o, argv, &printed), -EINVAL);
+    ck_assert_str_eq(printed.out, "");
+    err = printed.err;
     len = strlen(err);
     ck_assert_msg(strncmp(err, "tmprun: ", 8) == 0, "case %d: '%s'", _i, err);
     ck_assert_msg(strncmp(err + 8, u->says, strlen(u->says)) == 0, "case %d: '%s' lacks '%s'", _i, err,
@@ -349,8 +347,7 @@ START_TEST(usage_errors)
     ck_assert_msg(len > strlen(tail) && strcmp(err + len - strlen(tail), tail) == 0, "case %d: '%s'", _i, err);
     ck_assert_msg(strchr(err, '\n') == err + len - 1, "case %d: more than one line: '%s'", _i, err);
     ck_assert_msg(!strchr(err, '\033'), "case %d: an escape reached stderr", _i);
-    free(out);
-    free(err);
+    output_free(&printed);
 }
 END_TEST
 
@@ -359,13 +356,12 @@ START_TEST(error_frees_exports)
 {
     const char *const argv[] = {"tmprun", "--export=HOME", "--export=A", "--bogus", "true", NULL};
     struct tmprun_opts o;
-    char *out, *err;
+    struct output printed;
 
-    ck_assert_int_eq(parse_output(&o, argv, &out, &err), -EINVAL);
+    ck_assert_int_eq(parse_output(&o, argv, &printed), -EINVAL);
     ck_assert_ptr_null(o.exports);
     ck_assert_uint_eq(o.nexports, 0);
-    free(out);
-    free(err);
+    output_free(&printed);
 }
 END_TEST
 
@@ -379,21 +375,21 @@ START_TEST(help_and_version)
     const char *const v[] = {"tmprun", "-V", NULL};
     const char *const *const cases[] = {help, h, version, v};
     struct tmprun_opts o;
-    char *out, *err;
+    struct output printed;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ck_assert_int_eq(parse_output(&o, cases[i], &out, &err), OPTS_DONE);
-        ck_assert_str_eq(err, "");
+        ck_assert_int_eq(parse_output(&o, cases[i], &printed), OPTS_DONE);
+        ck_assert_str_eq(printed.err, "");
         if (i < 2) {
-            ck_assert_msg(strncmp(out, "Usage: tmprun [OPTION]... [--] COMMAND [ARG]...\n", 48) == 0, "%s",
-                          out);
-            ck_assert(strstr(out, "\n  -h, --help "));
+            ck_assert_msg(strncmp(printed.out, "Usage: tmprun [OPTION]... [--] COMMAND [ARG]...\n", 48) == 0,
+                          "%s", printed.out);
+            ck_assert(strstr(printed.out, "\n  -h, --help "));
         } else {
-            ck_assert_msg(strncmp(out, PACKAGE_NAME " " PACKAGE_VERSION "\n", strlen(PACKAGE_VERSION) + 8) == 0,
-                          "%s", out);
+            ck_assert_msg(
+                strncmp(printed.out, PACKAGE_NAME " " PACKAGE_VERSION "\n", strlen(PACKAGE_VERSION) + 8) == 0,
+                "%s", printed.out);
         }
-        free(out);
-        free(err);
+        output_free(&printed);
     }
 }
 END_TEST

@@ -136,6 +136,48 @@ static inline void capture_expect(struct capture *c, const char *want)
     free(text);
 }
 
+/* What was written on stdout and stderr (output_free() it). */
+struct output {
+    char *out;
+    char *err;
+};
+
+/* Both caught at once: output_start(), then what is to be caught, then output_end(). */
+struct output_capture {
+    struct capture out, err;
+};
+
+static inline void output_start(struct output_capture *c)
+{
+    capture_start(&c->out, STDOUT_FILENO);
+    capture_start(&c->err, STDERR_FILENO);
+}
+
+static inline void output_end(struct output_capture *c, struct output *o)
+{
+    o->err = capture_end(&c->err);
+    o->out = capture_end(&c->out);
+}
+
+/* in_child(), with what the child writes on stdout and stderr caught in *o. A failed CHILD_CHECK says why on
+ * stderr: report o->err with a bad status. */
+static inline int in_child_output(int (*fn)(void *), void *arg, struct output *o)
+{
+    struct output_capture c;
+    int st;
+
+    output_start(&c);
+    st = in_child(fn, arg);
+    output_end(&c, o);
+    return st;
+}
+
+static inline void output_free(struct output *o)
+{
+    free(o->out);
+    free(o->err);
+}
+
 /* The value of "key:" in /proc/PID/status (pid 0: this process), blanks trimmed, in out; 0 or -1. No
  * ck_assert: children use it too. */
 static inline int proc_status(pid_t pid, const char *key, char *out, size_t len)
