@@ -4,6 +4,7 @@
 
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -105,6 +106,60 @@ START_TEST(o_path)
     close(ffd);
     close(lfd);
     close(dfd);
+}
+END_TEST
+
+/* Without statx(2) (Linux < 4.11, or a sandbox that refuses it) the mount id comes from /proc/self/fdinfo:
+ * the same answers. (glibc may emulate statx() with fstatat(): then only the mount id takes the other way.) */
+START_TEST(without_statx)
+{
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir)), lfd, proc;
+    struct fdstat d, l, p;
+
+    ck_assert_int_eq(symlinkat("nowhere", dfd, "link"), 0);
+    lfd = openat(dfd, "link", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ck_assert(lfd >= 0 && proc >= 0);
+    ck_assert_msg(fail_syscall(SYS_statx, ENOSYS) == 0, "seccomp: %s", strerror(errno));
+    ck_assert_int_eq(fdstat_get(dfd, &d), 0);
+    same_as_kernel(dfd, &d);
+    ck_assert_int_eq(fdstat_get(lfd, &l), 0);
+    same_as_kernel(lfd, &l);
+    ck_assert(S_ISLNK(l.st.st_mode));
+    ck_assert_int_eq(fdstat_get(proc, &p), 0);
+    same_as_kernel(proc, &p);
+    ck_assert_int_eq(fdstat_same_mount(&d, &l), 0);
+    ck_assert_int_eq(fdstat_same_mount(&d, &p), -EXDEV);
+    close(lfd);
+    close(proc);
+    close(dfd);
+}
+END_TEST
+
+/* Neither statx(2) nor /proc (a kernel before 4.11 in a chroot without /proc): no mount id, -ENOSYS, so that
+ * callers refuse to decide whether two objects share a mount. */
+static int no_mount_id_child(void *arg)
+{
+    struct fdstat fs;
+    int fd;
+
+    (void)arg;
+    CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+    CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    CHILD_CHECK(mount("tmpfs", "/proc", "tmpfs", 0, "size=64k") == 0);
+    CHILD_CHECK(fail_syscall(SYS_statx, ENOSYS) == 0);
+    fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHILD_CHECK(fd >= 0);
+    CHILD_CHECK(fdstat_get(fd, &fs) == -ENOSYS);
+    return 0;
+}
+
+START_TEST(no_mount_id)
+{
+    if (geteuid() != 0)
+        return; /* needs root: /proc hidden in a mount namespace */
+    ck_assert_int_eq(in_child(no_mount_id_child, NULL), 0);
 }
 END_TEST
 
@@ -210,6 +265,8 @@ static Suite *fdstat_suite(void)
 
     tcase_add_test(tc, directory);
     tcase_add_test(tc, o_path);
+    tcase_add_test(tc, without_statx);
+    tcase_add_test(tc, no_mount_id);
     tcase_add_test(tc, bad_fd);
     suite_add_tcase(s, tc);
     tc = tcase_create("same_mount");

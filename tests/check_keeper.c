@@ -5,7 +5,9 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
@@ -61,6 +63,21 @@ static bool holds(pid_t pid, const char *what)
         }
     (void)closedir(d);
     return found;
+}
+
+/* The highest descriptor this process has open. */
+static int highest_fd(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int high = -1;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)))
+        if (atoi(e->d_name) > high)
+            high = atoi(e->d_name);
+    (void)closedir(d);
+    return high;
 }
 
 /* The keeper: the one process besides this one holding the pipe of write_end (its read end). Other tests and
@@ -173,7 +190,7 @@ END_TEST
 START_TEST(keeper_process)
 {
     char dir[PATH_MAX], fd[16], target[PATH_MAX], ours[PATH_MAX], mask[64], kmask[64], path[64];
-    int lock = locked_dir(dir, sizeof(dir)), w = -1, was = -1, n = 0, leak;
+    int lock = locked_dir(dir, sizeof(dir)), w = -1, was = -1, n = 0, leak, high;
     sigset_t block;
     pid_t keeper;
     struct dirent *e;
@@ -184,9 +201,18 @@ START_TEST(keeper_process)
     sigaddset(&block, SIGUSR1);
     sigaddset(&block, SIGTERM);
     ck_assert_int_eq(sigprocmask(SIG_BLOCK, &block, NULL), 0);
-    /* Not close-on-exec: the keeper must still not keep it. */
+    /* Not close-on-exec, one between the lock and the pipe, one above every other: the keeper keeps neither. */
     leak = open("/dev/zero", O_RDONLY);
     ck_assert_int_ge(leak, 0);
+    high = highest_fd() + 1;
+    ck_assert_int_eq(dup2(leak, high), high);
+    if (_i == 1) {
+        /* No close_range(2) (Linux < 5.9): the keeper closes every number below the descriptor limit, the
+         * last one included. */
+        struct rlimit rl = {(rlim_t)high + 1, (rlim_t)high + 1};
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        ck_assert_msg(fail_syscall(SYS_close_range, ENOSYS) == 0, "seccomp: %s", strerror(errno));
+    }
     ck_assert_int_eq(keeper_start(lock, &w), 0);
     ck_assert_int_eq(prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0), 0);
     ck_assert_int_eq(was, 1);
@@ -228,6 +254,7 @@ START_TEST(keeper_process)
     closedir(d);
     ck_assert_int_eq(n, 5);
     close(leak);
+    close(high);
     close(w);
     close(lock);
 }
@@ -290,7 +317,8 @@ static Suite *keeper_suite(void)
     tcase_add_test(tc, lock_lasts_while_tmprun_holds_it);
     suite_add_tcase(s, tc);
     tc = tcase_create("process");
-    tcase_add_test(tc, keeper_process);
+    /* With close_range(2), and without. */
+    tcase_add_loop_test(tc, keeper_process, 0, 2);
     tcase_add_test(tc, subreaper_unchanged);
     tcase_add_test(tc, none_as_pid_1);
     suite_add_tcase(s, tc);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
@@ -83,6 +84,7 @@ struct ns_case {
     struct ns_spec spec;
     struct stat tmp, cwd; /* /tmp and the working directory before */
     int want;             /* what ns_setup() is to return */
+    bool old_api;         /* no new mount API (fsopen, open_tree: ENOSYS): the mount(2) ways */
 };
 
 static bool same_file(const struct stat *a, const struct stat *b)
@@ -100,7 +102,7 @@ static bool namespaces_usable(void)
 
 /* A scratch workspace, and a spec for it owned by nobody (the caller when not root: a user namespace maps only
  * the caller). */
-static void ns_case_init(struct ns_case *c, bool tmpfs, bool private_tmp, bool cd)
+static void ns_case_init(struct ns_case *c, bool tmpfs, bool private_tmp, bool cd, bool old_api)
 {
     struct stat st;
     int fd = scratch_dir(c->path, sizeof(c->path));
@@ -118,6 +120,15 @@ static void ns_case_init(struct ns_case *c, bool tmpfs, bool private_tmp, bool c
                                .group = geteuid() == 0 ? 65534 : getgid()};
     ck_assert_int_eq(stat("/tmp", &c->tmp), 0);
     ck_assert_int_eq(stat(".", &c->cwd), 0);
+    c->old_api = old_api;
+}
+
+/* ns_setup() in the child, on a kernel without the new mount API (Linux < 5.2) if c asks for one. */
+static int setup(const struct ns_case *c)
+{
+    if (c->old_api && (fail_syscall(SYS_fsopen, ENOSYS) < 0 || fail_syscall(SYS_open_tree, ENOSYS) < 0))
+        return -1000;
+    return ns_setup(&c->spec);
 }
 
 /* The directory at st is a fresh 1 MiB tmpfs root, nosuid and nodev, 0700, owned as the spec asks. */
@@ -142,7 +153,7 @@ static int tmpfs_child(void *arg)
     const struct ns_case *c = arg;
     struct stat ws, cwd, tmp;
 
-    CHILD_CHECK(ns_setup(&c->spec) == 0);
+    CHILD_CHECK(setup(c) == 0);
     CHILD_CHECK(stat(c->path, &ws) == 0);
     CHILD_CHECK(is_new_tmpfs(c, c->path, &ws) == 0);
     CHILD_CHECK(stat(".", &cwd) == 0 && same_file(&cwd, &ws));
@@ -157,7 +168,7 @@ START_TEST(setup_tmpfs)
 
     if (!namespaces_usable())
         return; /* needs root, or user namespaces this host allows */
-    ns_case_init(&c, true, false, true);
+    ns_case_init(&c, true, false, true, _i == 1);
     ck_assert_int_eq(in_child(tmpfs_child, &c), 0);
     /* The mount stayed in the child's namespace. */
     ck_assert_int_eq(stat(c.path, &st), 0);
@@ -172,7 +183,7 @@ static int tmpfs_private_tmp_child(void *arg)
     const struct ns_case *c = arg;
     struct stat tmp, vartmp, cwd;
 
-    CHILD_CHECK(ns_setup(&c->spec) == 0);
+    CHILD_CHECK(setup(c) == 0);
     CHILD_CHECK(stat("/tmp", &tmp) == 0);
     CHILD_CHECK(is_new_tmpfs(c, "/tmp", &tmp) == 0);
     CHILD_CHECK(stat("/var/tmp", &vartmp) == 0 && same_file(&vartmp, &tmp));
@@ -186,7 +197,7 @@ START_TEST(setup_tmpfs_private_tmp)
 
     if (!namespaces_usable())
         return; /* needs root, or user namespaces this host allows */
-    ns_case_init(&c, true, true, true);
+    ns_case_init(&c, true, true, true, _i == 1);
     ck_assert_int_eq(in_child(tmpfs_private_tmp_child, &c), 0);
 }
 END_TEST
@@ -199,7 +210,7 @@ static int private_tmp_child(void *arg)
     struct stat tmp, vartmp, cwd;
     int fd;
 
-    CHILD_CHECK(ns_setup(&c->spec) == 0);
+    CHILD_CHECK(setup(c) == 0);
     CHILD_CHECK(stat("/tmp", &tmp) == 0 && tmp.st_dev == c->spec.dev && tmp.st_ino == c->spec.ino);
     CHILD_CHECK(stat("/var/tmp", &vartmp) == 0 && same_file(&vartmp, &tmp));
     CHILD_CHECK(stat(".", &cwd) == 0 && same_file(&cwd, &c->cwd));
@@ -215,7 +226,7 @@ START_TEST(setup_private_tmp)
 
     if (!namespaces_usable())
         return; /* needs root, or user namespaces this host allows */
-    ns_case_init(&c, false, true, false);
+    ns_case_init(&c, false, true, false, _i == 1);
     ck_assert_int_eq(in_child(private_tmp_child, &c), 0);
     (void)snprintf(p, sizeof(p), "%s/written-in-the-child", c.path);
     ck_assert_int_eq(access(p, F_OK), 0);
@@ -227,7 +238,7 @@ static int setup_fails_child(void *arg)
 {
     const struct ns_case *c = arg;
 
-    CHILD_CHECK(ns_setup(&c->spec) == c->want);
+    CHILD_CHECK(setup(c) == c->want);
     return 0;
 }
 
@@ -240,7 +251,7 @@ START_TEST(setup_refuses_other_directory)
 
     if (!namespaces_usable())
         return; /* needs root, or user namespaces this host allows */
-    ns_case_init(&c, true, false, false);
+    ns_case_init(&c, true, false, false, false);
     c.spec.ino++;
     c.want = -ESTALE;
     capture_start(&err, STDERR_FILENO);
@@ -267,9 +278,10 @@ static Suite *ns_suite(void)
     tcase_add_test(tc, advice);
     suite_add_tcase(s, tc);
     tc = tcase_create("setup");
-    tcase_add_test(tc, setup_tmpfs);
-    tcase_add_test(tc, setup_tmpfs_private_tmp);
-    tcase_add_test(tc, setup_private_tmp);
+    /* Each twice: with the new mount API, and with mount(2) alone. */
+    tcase_add_loop_test(tc, setup_tmpfs, 0, 2);
+    tcase_add_loop_test(tc, setup_tmpfs_private_tmp, 0, 2);
+    tcase_add_loop_test(tc, setup_private_tmp, 0, 2);
     tcase_add_test(tc, setup_refuses_other_directory);
     suite_add_tcase(s, tc);
     return s;

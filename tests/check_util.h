@@ -1,15 +1,21 @@
-/* Shared helpers for the Check suites: build small trees in a scratch directory. */
+/* Shared helpers for the Check suites: small trees in a scratch directory, checks in a forked child, and what
+ * a test or its child prints, caught. */
 #ifndef TMPRUN_CHECK_UTIL_H
 #define TMPRUN_CHECK_UTIL_H
 
 #include <sys/capability.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +224,40 @@ static inline int lose_cap(cap_value_t cap)
               : -1;
     (void)cap_free(c);
     return ret;
+}
+
+#if defined(__x86_64__)
+#define CHECK_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define CHECK_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* From now on, system call nr fails with err in this process and what it starts (a seccomp(2) filter, as
+ * tests/inject.c sets for the end-to-end tests): the way to walk the paths written for kernels, libcs or
+ * sandboxes that lack a call. Sets no_new_privs, so only in a process of the test's own (Check forks one per
+ * test) or an in_child() child. 0, or -1 with errno (ENOSYS: an architecture this helper does not know). */
+static inline int fail_syscall(long nr, int err)
+{
+#ifdef CHECK_AUDIT_ARCH
+    struct sock_filter prog[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CHECK_AUDIT_ARCH, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog fprog = {.len = sizeof(prog) / sizeof(prog[0]), .filter = prog};
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog);
+#else
+    (void)nr;
+    (void)err;
+    errno = ENOSYS;
+    return -1;
+#endif
 }
 
 /* Run the suite; exit status for the test driver. */
