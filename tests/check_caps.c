@@ -268,7 +268,7 @@ END_TEST
 
 /* A failed step is reported ("--user: setresgid: ...") and returned; nothing after it runs. */
 struct failing_apply {
-    struct identity *id; /* a user whose group is not the caller's */
+    struct identity *id; /* the --user */
     cap_value_t lose;    /* the capability the step needs, taken away first */
     uid_t uid;           /* what getuid() is afterwards */
 };
@@ -294,18 +294,28 @@ static void apply_fails(const char *user, cap_value_t lose, const char *message)
     struct output o;
 
     ck_assert_int_eq(caps_identity_lookup(user, &id, &what), 0);
-    ck_assert_uint_ne(id.gid, getgid());
     ck_assert_msg(in_child_output(apply_fails_child, &f, &o) == 0, "the child failed: %s", o.err);
     ck_assert_str_eq(o.err, message);
     output_free(&o);
     caps_identity_free(&id);
 }
 
-/* Without CAP_SETGID (any unprivileged caller) the first step fails. */
+/* Without CAP_SETGID (any unprivileged caller) the first step fails: to a group that is not the caller's. */
 START_TEST(apply_fails_setresgid)
 {
-    apply_fails(geteuid() == 0 ? "nobody" : "root", CAP_SETGID,
-                "tmprun: --user: setresgid: Operation not permitted\n");
+    const char *user = geteuid() == 0 ? "nobody" : "root";
+
+    ck_assert_uint_ne(getgid(), geteuid() == 0 ? 65534 : 0);
+    apply_fails(user, CAP_SETGID, "tmprun: --user: setresgid: Operation not permitted\n");
+}
+END_TEST
+
+/* The caller's own group needs no capability; the supplementary groups do. */
+START_TEST(apply_fails_setgroups)
+{
+    if (geteuid() != 0)
+        return; /* needs root: a user whose group is the caller's (root's) */
+    apply_fails("nobody:root", CAP_SETGID, "tmprun: --user: setgroups: Operation not permitted\n");
 }
 END_TEST
 
@@ -391,6 +401,7 @@ static Suite *caps_suite(void)
     tcase_add_test(tc, apply_drop_caps);
     tcase_add_test(tc, apply_no_new_privs);
     tcase_add_test(tc, apply_fails_setresgid);
+    tcase_add_test(tc, apply_fails_setgroups);
     tcase_add_test(tc, apply_fails_setresuid);
     suite_add_tcase(s, tc);
     tc = tcase_create("keep_for_cleanup");

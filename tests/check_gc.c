@@ -190,7 +190,7 @@ END_TEST
  * a timestamp in the future. (A test cannot make a directory old: its ctime is always now.) */
 START_TEST(skips_young)
 {
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], line[PATH_MAX + 64];
     int dfd = scratch_dir(dir, sizeof(dir));
     struct timespec future[2];
     struct pass p;
@@ -201,8 +201,11 @@ START_TEST(skips_young)
     future[0].tv_sec += 86400;
     future[1] = future[0];
     ck_assert_int_eq(utimensat(dfd, WS_B, future, AT_SYMLINK_NOFOLLOW), 0);
+    log_verbosity = 1;
     ck_assert_int_eq(gc_pass(spec_for(dir, 3600, false), &p), 0);
     expect_stats(&p.st, 0, 0, 2, 0);
+    (void)snprintf(line, sizeof(line), "tmprun: skipping %s/%s: changed ", dir, WS_A);
+    ck_assert_msg(strstr(p.o.err, line), "'%s' lacks '%s'", p.o.err, line);
     ck_assert(exists(dfd, WS_A "/ro/f"));
     ck_assert(exists(dfd, WS_B));
     ck_assert_str_eq(p.o.out, "");
