@@ -23,7 +23,7 @@
 #define WS_A "tmprun.AAAAAAAAAA"
 #define WS_B "tmprun.BBBBBBBBBB"
 
-/* One --gc pass over base (a scratch directory, open at dfd): its result, counts and output. */
+/* What one --gc pass over a base directory counted and printed. */
 struct pass {
     struct gc_stats st;
     struct output o; /* stdout: "removed ..." lines; stderr: warnings */
