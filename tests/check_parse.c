@@ -1,7 +1,6 @@
 #include "config.h"
 
 #include "parse.h"
-#include "opts.h"
 
 #include <check.h>
 #include <errno.h>
@@ -194,132 +193,6 @@ START_TEST(export_refused)
 }
 END_TEST
 
-/* getopt_long wants a mutable argv: copy the literals into one that lives until the next call. */
-static char *argv_copy[16];
-
-static int parse(struct tmprun_opts *o, const char *const *args)
-{
-    int argc = 0;
-
-    for (; argv_copy[argc]; argc++)
-        free(argv_copy[argc]);
-    memset(argv_copy, 0, sizeof(argv_copy));
-    for (argc = 0; args[argc]; argc++)
-        argv_copy[argc] = strdup(args[argc]);
-    return opts_parse(argc, argv_copy, o);
-}
-
-START_TEST(opts_command_owns_later_options)
-{
-    const char *const argv[] = {"tmprun", "--cd", "-v", "ls", "-v", "--keep", NULL};
-    struct tmprun_opts o;
-
-    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
-    ck_assert(o.cd);
-    ck_assert_int_eq(o.verbose, 1);
-    ck_assert(!o.keep);
-    ck_assert_str_eq(o.argv[0], "ls");
-    ck_assert_str_eq(o.argv[1], "-v");
-    opts_free(&o);
-}
-END_TEST
-
-START_TEST(opts_defaults_and_values)
-{
-    const char *const argv[] = {"tmprun",   "--dir=/x", "--prefix=p", "--suffix=s", "--mode=0750", "--export=A",
-                                "--export", "B",        "--grace=0",  "--",         "true",        NULL};
-    struct tmprun_opts o;
-
-    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
-    ck_assert_str_eq(o.dir, "/x");
-    ck_assert_str_eq(o.prefix, "p");
-    ck_assert_str_eq(o.suffix, "s");
-    ck_assert_uint_eq(o.mode, 0750);
-    ck_assert_uint_eq(o.nexports, 2);
-    ck_assert_str_eq(o.exports[1], "B");
-    ck_assert(o.grace == 0);
-    ck_assert_str_eq(o.argv[0], "true");
-    opts_free(&o);
-}
-END_TEST
-
-START_TEST(opts_usage_errors)
-{
-    const char *const no_cmd[] = {"tmprun", "-v", NULL};
-    const char *const unknown[] = {"tmprun", "--bogus", "true", NULL};
-    const char *const slash[] = {"tmprun", "--prefix=a/b", "true", NULL};
-    const char *const bad_export[] = {"tmprun", "--export=1X", "true", NULL};
-    const char *const gc_cmd[] = {"tmprun", "--gc", "true", NULL};
-    const char *const gc_keep[] = {"tmprun", "--gc", "--keep", NULL};
-    const char *const dry_alone[] = {"tmprun", "--dry-run", "true", NULL};
-    const char *const missing_arg[] = {"tmprun", "--dir", NULL};
-    const char *const empty_dir[] = {"tmprun", "--dir=", "true", NULL};
-    const char *const newline_prefix[] = {"tmprun", "--prefix=a\nb", "true", NULL};
-    const char *const escape_suffix[] = {"tmprun", "--suffix=\033[2J", "true", NULL};
-    const char *const cd_arg[] = {"tmprun", "--cd=x", "true", NULL};
-    const char *const ambiguous[] = {"tmprun", "--k", "true", NULL};
-    const char *const gc_empty_prefix[] = {"tmprun", "--gc", "--prefix=", "--suffix=.d", NULL};
-    const char *const export_path[] = {"tmprun", "--export=HOME", "--export=PATH", "true", NULL};
-    const char *const export_ld[] = {"tmprun", "--export", "LD_PRELOAD", "true", NULL};
-    struct tmprun_opts o;
-
-    ck_assert_int_eq(parse(&o, no_cmd), -EINVAL);
-    ck_assert_int_eq(parse(&o, unknown), -EINVAL);
-    ck_assert_int_eq(parse(&o, slash), -EINVAL);
-    ck_assert_int_eq(parse(&o, bad_export), -EINVAL);
-    ck_assert_int_eq(parse(&o, gc_cmd), -EINVAL);
-    ck_assert_int_eq(parse(&o, gc_keep), -EINVAL);
-    ck_assert_int_eq(parse(&o, dry_alone), -EINVAL);
-    ck_assert_int_eq(parse(&o, missing_arg), -EINVAL);
-    ck_assert_int_eq(parse(&o, empty_dir), -EINVAL);
-    ck_assert_int_eq(parse(&o, newline_prefix), -EINVAL);
-    ck_assert_int_eq(parse(&o, escape_suffix), -EINVAL);
-    ck_assert_int_eq(parse(&o, cd_arg), -EINVAL);
-    ck_assert_int_eq(parse(&o, ambiguous), -EINVAL);
-    ck_assert_int_eq(parse(&o, gc_empty_prefix), -EINVAL);
-    ck_assert_int_eq(parse(&o, export_path), -EINVAL);
-    ck_assert_int_eq(parse(&o, export_ld), -EINVAL);
-}
-END_TEST
-
-/* HOME is a reason for --export; TMPDIR and WORKDIR repeat what is set anyway. */
-START_TEST(opts_export_allowed)
-{
-    const char *const argv[] = {"tmprun", "--export=HOME", "--export=TMPDIR", "--export=WORKDIR", "true", NULL};
-    struct tmprun_opts o;
-
-    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
-    ck_assert_uint_eq(o.nexports, 3);
-    ck_assert_str_eq(o.exports[0], "HOME");
-    opts_free(&o);
-}
-END_TEST
-
-START_TEST(opts_gc)
-{
-    const char *const argv[] = {"tmprun", "--gc", "--older-than=2h", "--dry-run", NULL};
-    struct tmprun_opts o;
-
-    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
-    ck_assert(o.gc && o.dry_run);
-    ck_assert(o.older_than == 7200);
-    ck_assert_ptr_null(o.argv);
-    opts_free(&o);
-}
-END_TEST
-
-/* A run may use an empty prefix; only --gc needs one, to tell its workspaces from other names. */
-START_TEST(opts_empty_prefix_runs)
-{
-    const char *const argv[] = {"tmprun", "--prefix=", "true", NULL};
-    struct tmprun_opts o;
-
-    ck_assert_int_eq(parse(&o, argv), OPTS_RUN);
-    ck_assert_str_eq(o.prefix, "");
-    opts_free(&o);
-}
-END_TEST
-
 static Suite *parse_suite(void)
 {
     Suite *s = suite_create("parse");
@@ -334,14 +207,6 @@ static Suite *parse_suite(void)
     tcase_add_test(tc, env_names);
     tcase_add_test(tc, export_refused);
     tcase_add_test(tc, printable_utf8);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("opts");
-    tcase_add_test(tc, opts_command_owns_later_options);
-    tcase_add_test(tc, opts_defaults_and_values);
-    tcase_add_test(tc, opts_usage_errors);
-    tcase_add_test(tc, opts_export_allowed);
-    tcase_add_test(tc, opts_gc);
-    tcase_add_test(tc, opts_empty_prefix_runs);
     suite_add_tcase(s, tc);
     return s;
 }
