@@ -22,7 +22,7 @@ struct caps_spec {
 };
 
 /* Look up "USER[:GROUP]" (names or numbers): 0, -ENOENT for an unknown user or group (*what names it),
- * -ENOMEM. */
+ * -ENOMEM. Release id with caps_identity_free() whatever the result: a failure may leave parts filled. */
 int caps_identity_lookup(const char *spec, struct identity *id, const char **what);
 void caps_identity_free(struct identity *id);
 

@@ -6,11 +6,43 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "util.h"
+
+/* Close every descriptor /proc/self/fd lists but 0-2, a and b. Collected first: closing while reading the
+ * directory would skip entries. 0, or -errno if /proc cannot be read. */
+static int close_listed(int a, int b)
+{
+    int fds[256], n = 0, more = 1;
+
+    while (more) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        if (!d)
+            return neg_errno();
+        n = 0;
+        more = 0;
+        while ((e = readdir(d))) {
+            int fd = (int)strtol(e->d_name, NULL, 10);
+            if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd <= 2 || fd == a || fd == b || fd == dirfd(d))
+                continue;
+            if (n == (int)ARRAY_SIZE(fds)) {
+                more = 1;
+                break;
+            }
+            fds[n++] = fd;
+        }
+        (void)closedir(d);
+        for (int i = 0; i < n; i++)
+            (void)close(fds[i]);
+    }
+    return 0;
+}
 
 /* Close every descriptor but 0-2, a and b (both above 2). */
 static void close_others(int a, int b)
@@ -25,7 +57,10 @@ static void close_others(int a, int b)
         syscall(SYS_close_range, (unsigned)hi + 1, ~0U, 0U) == 0)
         return;
 #endif
-    /* No close_range(2) (Linux < 5.9): every number below the descriptor limit. */
+    /* No close_range(2) (Linux < 5.9): what /proc/self/fd lists (a descriptor inherited above the current
+     * limit included), else every number below the limit. */
+    if (close_listed(a, b) == 0)
+        return;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         max = (long)rl.rlim_cur;
     for (long fd = 3; fd < max; fd++)

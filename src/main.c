@@ -2,6 +2,8 @@
  * Reads like the steps it takes; every exit status is chosen here and only here. */
 #include "config.h"
 
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -201,6 +203,106 @@ static void describe(const struct child_result *res, char *buf, size_t len)
         (void)snprintf(buf, len, "command exited with status %d", WEXITSTATUS(res->status));
 }
 
+/* The workspace stays: say so, mark it kept (its sticky bit, which --list and --retain read) and, with
+ * --retain=N, remove the oldest kept ones beyond N. */
+static void keep_workspace(const struct tmprun_opts *o, struct workspace *ws, struct workspace_link *link,
+                           const struct child_result *res)
+{
+    char why[128];
+    int ret;
+
+    if (res->leftovers_running) {
+        /* A descendant tmprun could not name or stop may still be writing there: never remove a workspace
+         * under it (DESIGN rule 5). supervise_run() has said why. */
+        warn("kept workspace %s (leftover processes may still be running in it)", ws->path);
+        return;
+    }
+    ret = workspace_mark_kept(ws);
+    if (ret < 0)
+        warn_errno(ret, "cannot mark %s as kept", ws->path);
+    /* Every process of the run is gone: the lock has nothing left to protect, and a run pruning at the same
+     * time must be able to take this one if it is among the oldest (else it would outlive every pruning). */
+    (void)flock(ws->fd, LOCK_UN);
+    if (ret == 0 && o->retain_set) {
+        struct gc_spec spec = {
+            .basefd = ws->basefd,
+            .base = ws->base,
+            .prefix = o->prefix ? o->prefix : WORKSPACE_DEFAULT_PREFIX,
+            .suffix = o->suffix ? o->suffix : "",
+        };
+        struct gc_stats st;
+        struct stat self;
+        (void)gc_retain(&spec, ws->uid, o->retain, &st);
+        info("--retain=%u: removed %lu older kept workspace%s", o->retain, st.removed, st.removed == 1 ? "" : "s");
+        /* --retain=0 keeps none, this one included. */
+        if (fstat(ws->fd, &self) == 0 && self.st_nlink == 0) {
+            if (workspace_link_remove(link) < 0)
+                warn("cannot remove --link=%s", o->link);
+            return;
+        }
+    }
+    describe(res, why, sizeof(why));
+    warn("kept workspace %s (%s)", ws->path, o->keep ? "--keep" : why);
+}
+
+/* Remove the workspace (and its --link); 0 or the removal's -errno, already reported. */
+static int remove_workspace(const struct tmprun_opts *o, struct workspace *ws, struct workspace_link *link)
+{
+    struct rmtree_opts ro = {.count_bytes = o->verbose > 0};
+    struct rmtree_result rm = {0};
+    struct timespec t0;
+    int ret;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &t0);
+    ret = workspace_remove(ws, &ro, &rm);
+    if (ret < 0 && !o->ignore_cleanup_errors)
+        workspace_report(ws->path, &rm, ret);
+    info("%s %s: %llu entries, %llu bytes, %.3f s", ret < 0 ? "could not fully remove" : "removed", ws->path,
+         rm.entries, rm.bytes, seconds_since(&t0));
+    rmtree_result_free(&rm);
+    /* A workspace left behind keeps its link: it points at what is left. */
+    if (ret == 0) {
+        int lret = workspace_link_remove(link);
+        if (lret < 0)
+            warn_errno(lret, "cannot remove --link=%s", o->link);
+    }
+    return ret;
+}
+
+/* --list: read-only, so the base needs no write access; --dir as given, else the base a run would choose. */
+static int run_list(const struct tmprun_opts *o)
+{
+    struct gc_spec spec = {
+        .prefix = o->prefix ? o->prefix : WORKSPACE_DEFAULT_PREFIX,
+        .suffix = o->suffix ? o->suffix : "",
+    };
+    char *base = NULL, why[WORKSPACE_WHY_LEN];
+    const char *failed;
+    int ret;
+
+    if (o->dir) {
+        base = workspace_absolute_path(o->dir);
+        if (!base)
+            die_errno(EXIT_TMPRUN, errno, "cannot list %s", o->dir);
+        spec.basefd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (spec.basefd < 0)
+            die_errno(EXIT_TMPRUN, errno, "cannot list %s", o->dir);
+        spec.base = base;
+    } else {
+        ret = workspace_choose_base(NULL, &base, &spec.basefd, &failed, why, sizeof(why));
+        if (ret < 0)
+            die(EXIT_TMPRUN, "cannot use %s: %s", failed ? failed : "any temporary directory",
+                workspace_base_strerror(ret, why));
+        spec.base = base;
+    }
+    ret = gc_list(&spec);
+    if (ret < 0)
+        warn_errno(ret, "cannot list %s", spec.base);
+    (void)close(spec.basefd);
+    free(base);
+    return ret < 0 ? EXIT_TMPRUN : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct tmprun_opts o;
@@ -209,9 +311,7 @@ int main(int argc, char **argv)
     struct child_result res;
     struct identity user = {0};
     struct child_ctx ctx = {.child_lock = -1};
-    struct rmtree_result rm = {0};
     struct workspace_link link = {.dirfd = -1};
-    struct timespec t0;
     const char *failed;
     bool failure, kept;
     int ret, status;
@@ -227,6 +327,8 @@ int main(int argc, char **argv)
     log_verbosity = o.verbose;
     if (o.gc)
         return run_gc(&o);
+    if (o.list)
+        return run_list(&o);
 
     check_isolation(&o, &user);
     if (o.link) {
@@ -318,28 +420,10 @@ int main(int argc, char **argv)
     /* A descendant tmprun could not name or stop may still be writing there: never remove a workspace under
      * it (DESIGN rule 5). supervise_run() has said why. */
     kept = o.keep || (o.keep_on_failure && failure) || res.leftovers_running;
-    if (res.leftovers_running) {
-        warn("kept workspace %s (leftover processes may still be running in it)", ws.path);
-    } else if (kept) {
-        char why[128];
-        describe(&res, why, sizeof(why));
-        warn("kept workspace %s (%s)", ws.path, o.keep ? "--keep" : why);
-    } else {
-        struct rmtree_opts ro = {.count_bytes = o.verbose > 0};
-        (void)clock_gettime(CLOCK_MONOTONIC, &t0);
-        ret = workspace_remove(&ws, &ro, &rm);
-        if (ret < 0 && !o.ignore_cleanup_errors)
-            workspace_report(ws.path, &rm, ret);
-        info("%s %s: %llu entries, %llu bytes, %.3f s", ret < 0 ? "could not fully remove" : "removed", ws.path,
-             rm.entries, rm.bytes, seconds_since(&t0));
-        /* A workspace left behind keeps its link: it points at what is left. */
-        if (ret == 0) {
-            int lret = workspace_link_remove(&link);
-            if (lret < 0)
-                warn_errno(lret, "cannot remove --link=%s", o.link);
-        }
-        rmtree_result_free(&rm);
-    }
+    if (kept)
+        keep_workspace(&o, &ws, &link, &res);
+    else
+        ret = remove_workspace(&o, &ws, &link);
 
     /* The exit status, by the contract in tmprun(1) EXIT STATUS. */
     caps_identity_free(&user);

@@ -76,7 +76,7 @@ bool workspace_name_matches(const char *name, const char *prefix, const char *su
     return true;
 }
 
-static char *make_absolute(const char *path)
+char *workspace_absolute_path(const char *path)
 {
     cleanup_free char *cwd = NULL;
     char *abs;
@@ -250,7 +250,7 @@ int workspace_open_base(const char *path, char **abs, int *fd, char *why, size_t
     *why = '\0';
     if (*path == '\0')
         return -ENOENT;
-    a = make_absolute(path);
+    a = workspace_absolute_path(path);
     if (!a)
         return neg_errno();
     dfd = open(a, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -535,6 +535,21 @@ void workspace_report(const char *path, const struct rmtree_result *r, int ret)
         warn_errno(ret, "cannot remove %s", path);
         break;
     }
+}
+
+int workspace_mark_kept(struct workspace *ws)
+{
+    struct rmtree_creds saved;
+    struct stat st;
+    int ret = rmtree_creds_enter(ws->uid, ws->gid, &saved);
+
+    if (ret < 0)
+        return ret;
+    /* As its owner: tmprun keeps no CAP_FOWNER to change another user's directory (DESIGN rule 2). */
+    if (fstat(ws->fd, &st) < 0 || fchmod(ws->fd, (st.st_mode & 07777) | S_ISVTX) < 0)
+        ret = neg_errno();
+    rmtree_creds_leave(&saved);
+    return ret;
 }
 
 int workspace_link_prepare(const char *path, struct workspace_link *l, char *why, size_t whylen)

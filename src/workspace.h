@@ -48,6 +48,10 @@ int workspace_random_name(const char *prefix, const char *suffix, char *out, siz
 /* True if name is prefix + WORKSPACE_RANDOM_LEN characters of [A-Za-z0-9] + suffix: what --gc may reap. */
 bool workspace_name_matches(const char *name, const char *prefix, const char *suffix);
 
+/* path made absolute against the current directory, not resolved (symlinks stay as written), without
+ * trailing slashes; NULL with errno set on failure. The caller frees it. */
+char *workspace_absolute_path(const char *path);
+
 /* Open path as a base directory: made absolute (not resolved: the caller's spelling stays) into *abs, opened
  * into *fd. Fails with -ENOTDIR, -ENOENT, -EACCES/-EROFS (cannot create there), or -EPERM when someone other
  * than root and the caller could modify it (DESIGN rule 1: owner root or the caller; group, other or ACL
@@ -89,6 +93,11 @@ int workspace_remove(struct workspace *ws, const struct rmtree_opts *opts, struc
 /* Report a failed workspace_remove_at() of path: the walk's failures (rmtree_report), or why path itself was
  * left. */
 void workspace_report(const char *path, const struct rmtree_result *r, int ret);
+
+/* Mark the workspace kept: set its sticky bit (harmless on a directory only its owner can write, visible to
+ * anyone who can stat it, unlike an extended attribute, which tmpfs lacks before Linux 6.6), as its owner.
+ * --list and --retain tell kept workspaces by it; its status change time says when. 0 or -errno. */
+int workspace_mark_kept(struct workspace *ws);
 
 /* --link=PATH: a symbolic link naming the workspace. */
 struct workspace_link {

@@ -15,8 +15,7 @@
 #include "check_util.h"
 
 /* The capabilities caps_keep_for_cleanup() keeps, as a /proc/PID/status mask. */
-#define CLEANUP_CAPS                                                                                           \
-    ((1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) | (1ULL << CAP_FOWNER) | (1ULL << CAP_KILL))
+#define CLEANUP_CAPS ((1ULL << CAP_SETUID) | (1ULL << CAP_SETGID) | (1ULL << CAP_KILL))
 
 /* A hexadecimal field of /proc/self/status (CapEff, CapBnd, ...) or a decimal one (NoNewPrivs); ~0 if it
  * cannot be read. */
@@ -351,7 +350,7 @@ static int keep_child(void *arg)
     return 0;
 }
 
-/* Root's sets shrink to the four cleanup capabilities (those of them a container left it). */
+/* Root's sets shrink to the three cleanup capabilities (those of them a container left it). */
 START_TEST(keep_for_cleanup_root)
 {
     struct keep_case k = {NULL, 0, CLEANUP_CAPS & cap_mask("CapPrm")};

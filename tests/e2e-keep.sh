@@ -36,7 +36,7 @@ keep_run() {
 keep_run 0 "--keep: exits with COMMAND's status 0" --keep -- 0
 assert_exists "$ws" "--keep: the workspace exists after the run"
 assert_eq "$(cat "$ws/sub/file" 2>&1)" "payload" "--keep: its contents are intact"
-assert_mode "$ws" 700 "--keep: its mode is unchanged"
+assert_mode "$ws" 1700 "--keep: its mode is unchanged but for the sticky bit that marks it kept"
 assert_contains "$ERR" "$ws" "--keep: stderr names the kept path"
 rm -rf "$ws"
 
