@@ -209,17 +209,23 @@ static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const
     return remove_locked(spec, name, fd, &fs, stats, true);
 }
 
+/* Zero the counts, identify the base's mount and read its candidates' names. 0 or -errno. */
+static int start_pass(const struct gc_spec *spec, struct gc_stats *stats, struct fdstat *base, struct names *ns)
+{
+    int ret;
+
+    *stats = (struct gc_stats){0};
+    ret = fdstat_get(spec->basefd, base);
+    return ret < 0 ? ret : read_names(spec, ns);
+}
+
 int gc_run(const struct gc_spec *spec, struct gc_stats *stats)
 {
     struct names ns;
     struct fdstat base;
     int first;
 
-    *stats = (struct gc_stats){0};
-    first = fdstat_get(spec->basefd, &base);
-    if (first < 0)
-        return first;
-    first = read_names(spec, &ns);
+    first = start_pass(spec, stats, &base, &ns);
     if (first < 0)
         return first;
     for (size_t i = 0; i < ns.n; i++) {
@@ -262,11 +268,7 @@ int gc_retain(const struct gc_spec *spec, uid_t owner, unsigned keep, struct gc_
     size_t nk = 0;
     int first;
 
-    *stats = (struct gc_stats){0};
-    first = fdstat_get(spec->basefd, &base);
-    if (first < 0)
-        return first;
-    first = read_names(spec, &ns);
+    first = start_pass(spec, stats, &base, &ns);
     if (first < 0)
         return first;
     k = calloc(ns.n ? ns.n : 1, sizeof(*k));
