@@ -372,9 +372,12 @@ int workspace_create(const struct workspace_spec *spec, struct workspace *ws, co
         ret = workspace_random_name(prefix, suffix, name, sizeof(name));
         if (ret < 0)
             break;
-        /* 0700 until adopt() has checked it: nobody else may enter in between. */
-        if (mkdirat(ws->basefd, name, 0700) < 0) {
-            ret = neg_errno();
+        /* 0700 until adopt() has checked it: nobody else may enter in between, and we can (a umask of 0777
+         * would make it 0000, which only root could open). */
+        mode_t mask = umask(077);
+        ret = mkdirat(ws->basefd, name, 0700) < 0 ? neg_errno() : 0;
+        (void)umask(mask);
+        if (ret < 0) {
             if (ret == -EEXIST)
                 continue;
             break;

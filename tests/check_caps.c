@@ -211,8 +211,6 @@ START_TEST(apply_user)
     struct identity id;
     const char *what;
 
-    if (geteuid() != 0)
-        return; /* needs root: switching to another user */
     ck_assert_int_eq(caps_identity_lookup("nobody", &id, &what), 0);
     ck_assert_int_eq(in_child(apply_user_child, &id), 0);
     caps_identity_free(&id);
@@ -312,16 +310,12 @@ END_TEST
 /* The caller's own group needs no capability; the supplementary groups do. */
 START_TEST(apply_fails_setgroups)
 {
-    if (geteuid() != 0)
-        return; /* needs root: a user whose group is the caller's (root's) */
     apply_fails("nobody:root", CAP_SETGID, "tmprun: --user: setgroups: Operation not permitted\n");
 }
 END_TEST
 
 START_TEST(apply_fails_setresuid)
 {
-    if (geteuid() != 0)
-        return; /* needs root: the group steps must succeed */
     apply_fails("nobody", CAP_SETUID, "tmprun: --user: setresuid: Operation not permitted\n");
 }
 END_TEST
@@ -355,8 +349,6 @@ START_TEST(keep_for_cleanup_root)
 {
     struct keep_case k = {NULL, 0, CLEANUP_CAPS & cap_mask("CapPrm")};
 
-    if (geteuid() != 0)
-        return; /* needs root: capabilities to drop */
     ck_assert_uint_ne(k.want, 0);
     ck_assert_uint_ne(cap_mask("CapPrm"), k.want);
     ck_assert_int_eq(in_child(keep_child, &k), 0);
@@ -369,8 +361,6 @@ START_TEST(keep_for_cleanup_partial)
     static const cap_value_t given[] = {CAP_KILL, CAP_SYS_ADMIN};
     struct keep_case k = {given, 2, 1ULL << CAP_KILL};
 
-    if (geteuid() != 0)
-        return; /* needs root: capabilities to give */
     ck_assert_int_eq(in_child(keep_child, &k), 0);
 }
 END_TEST
@@ -396,16 +386,16 @@ static Suite *caps_suite(void)
     tcase_add_test(tc, can_switch_user);
     suite_add_tcase(s, tc);
     tc = tcase_create("apply");
-    tcase_add_test(tc, apply_user);
+    tcase_add_root_test(tc, apply_user);
     tcase_add_test(tc, apply_drop_caps);
     tcase_add_test(tc, apply_no_new_privs);
     tcase_add_test(tc, apply_fails_setresgid);
-    tcase_add_test(tc, apply_fails_setgroups);
-    tcase_add_test(tc, apply_fails_setresuid);
+    tcase_add_root_test(tc, apply_fails_setgroups);
+    tcase_add_root_test(tc, apply_fails_setresuid);
     suite_add_tcase(s, tc);
     tc = tcase_create("keep_for_cleanup");
-    tcase_add_test(tc, keep_for_cleanup_root);
-    tcase_add_test(tc, keep_for_cleanup_partial);
+    tcase_add_root_test(tc, keep_for_cleanup_root);
+    tcase_add_root_test(tc, keep_for_cleanup_partial);
     tcase_add_test(tc, keep_for_cleanup_none);
     suite_add_tcase(s, tc);
     return s;

@@ -291,4 +291,17 @@ else
     skip "removal with the owner's rights" "needs root and a second user"
 fi
 
+# ---- a caller with umask 0777 ----
+# The workspace is made 0700 whatever the umask: with 0777 it was created 0000, which only root can open.
+if is_root; then
+    setup_user
+    mkdir "$UDIR/umask"
+    chown "$UNPRIV_UID:$UNPRIV_GID" "$UDIR/umask"
+    assert_status 0 "umask 0777, unprivileged: the run works" as_user sh -c 'umask 0777; "$1" --dir="$2" -- true' \
+        sh "$USER_TMPRUN" "$UDIR/umask"
+    assert_eq "$(ls -A "$UDIR/umask")" "" "umask 0777, unprivileged: nothing is left"
+else
+    skip "umask 0777, unprivileged" "needs root to switch to a second user"
+fi
+
 done_testing
