@@ -93,7 +93,9 @@ _tmprun_complete_option()
     done <<<"$_tmprun_options"
     [[ $gc ]] || all+=(--)
     COMPREPLY=($(compgen -W '"${all[@]}"' -- "$cur"))
-    [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
+    if [[ ${COMPREPLY-} == *= ]]; then
+        compopt -o nospace
+    fi
 }
 
 _tmprun()
