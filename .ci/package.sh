@@ -33,16 +33,16 @@ step() { # step NAME CMD...: run one step, timed
     echo "== package: $name: passed in $(($(date +%s) - t0)) s"
 }
 
-# The source tree as committed plus what is not yet (git's view: tracked and untracked, not ignored), so a
-# build here is what a clean clone builds.
+# export_tree DIR: the source tree in DIR/tmprun, as committed plus what is not yet (git's view: tracked and
+# untracked, not ignored), so a build there is what a clean clone builds.
 export_tree() {
-    rm -rf "$work/src"
-    mkdir -p "$work/src/tmprun"
+    rm -rf "$1"
+    mkdir -p "$1/tmprun"
     if git rev-parse -q --verify HEAD >/dev/null 2>&1; then
         git ls-files -co --exclude-standard | while IFS= read -r f; do [ ! -e "$f" ] || echo "$f"; done |
-            tar -cf - -T - | tar -x -C "$work/src/tmprun"
+            tar -cf - -T - | tar -x -C "$1/tmprun"
     else
-        tar --exclude='./build*' --exclude='*.o' -cf - . | tar -x -C "$work/src/tmprun"
+        tar --exclude='./build*' --exclude='*.o' -cf - . | tar -x -C "$1/tmprun"
     fi
 }
 
@@ -56,9 +56,9 @@ deps() {
     apt-get build-dep -y -qq $profiles "$top" >/dev/null
 }
 
+# The package and its .changes end up in $work/src, next to the source tree, where they stay for a look.
 deb() {
-    export_tree
-    rm -f "$work"/src/tmprun_* "$work"/src/tmprun-dbgsym_*
+    export_tree "$work/src"
     (cd "$work/src/tmprun" && dpkg-buildpackage -us -uc -b -j"$jobs" >"$work/build.log" 2>&1) || {
         tail -80 "$work/build.log"
         return 1
@@ -91,12 +91,12 @@ apparmor() {
 }
 
 destdir() {
-    export_tree
+    export_tree "$work/destdir-src"
     b=$work/destdir-build d=$work/destdir
     rm -rf "$b" "$d"
     mkdir -p "$b"
-    (cd "$work/src/tmprun" && ./autogen.sh >/dev/null 2>&1) &&
-        (cd "$b" && "$work/src/tmprun/configure" -q --prefix=/usr --sysconfdir=/etc --with-apparmor-profile-dir &&
+    (cd "$work/destdir-src/tmprun" && ./autogen.sh >/dev/null 2>&1) &&
+        (cd "$b" && "$work/destdir-src/tmprun/configure" -q --prefix=/usr --sysconfdir=/etc --with-apparmor-profile-dir &&
             make -s -j"$jobs" >/dev/null && make -s install DESTDIR="$d" >/dev/null) || return 1
     for f in usr/bin/tmprun usr/share/man/man1/tmprun.1 usr/share/bash-completion/completions/tmprun \
         usr/share/zsh/site-functions/_tmprun usr/share/fish/vendor_completions.d/tmprun.fish etc/apparmor.d/tmprun; do
@@ -115,6 +115,7 @@ destdir() {
 }
 
 steps=${*:-deps deb lintian install apparmor destdir}
+t_all=$(date +%s)
 for s in $steps; do
     case $s in
     deps) step "build dependencies" deps ;;
@@ -129,3 +130,4 @@ for s in $steps; do
         ;;
     esac
 done
+echo "== package: all passed ($steps) in $(($(date +%s) - t_all)) s"
