@@ -53,6 +53,9 @@ for row in $tmprun_options
         case text
             set -a args -x
     end
+    # An optional value is free text, given only as --opt=VALUE: no files after the "=".
+    test $value = opt
+    and complete -c tmprun -f -n "string match -q -- '--$long=*' (commandline -ct)"
     switch $value
         case - opt
         case '*'

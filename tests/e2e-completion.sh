@@ -69,6 +69,7 @@ $SCRATCH/dirs/sub2" "bash: -d DIR completes directories only"
     assert_eq "$(PATH_TO_COMPLETE=1 bash_complete 'tmprun --export=PATH_TO_COMP')" "PATH_TO_COMPLETE" \
         "bash: --export= completes exported variable names"
     assert_eq "$(bash_complete 'tmprun --mode=07')" "" "bash: --mode= is free text"
+    assert_eq "$(bash_complete "tmprun --tmpfs=$SCRATCH/")" "" "bash: --tmpfs= is free text, not a file"
     assert_eq "$(bash_complete "tmprun --dir=$SCRATCH/dirs -- tmprunpro")" "tmprunprobe" \
         "bash: a command after --"
     assert_eq "$(bash_complete 'tmprun --cd --tmpfs=2G tmprunpro')" "tmprunprobe" \
@@ -92,6 +93,7 @@ if command -v fish >/dev/null; then
     assert_eq "$(fish_complete "tmprun --dir=$SCRATCH/dirs/s")" "--dir=$SCRATCH/dirs/sub1/
 --dir=$SCRATCH/dirs/sub2/" "fish: --dir= completes directories only"
     assert_eq "$(fish_complete 'tmprun --gc --dr')" "--dry-run" "fish: --dry-run after --gc"
+    assert_eq "$(fish_complete "tmprun --tmpfs=$SCRATCH/")" "" "fish: --tmpfs= is free text, not a file"
     assert_eq "$(fish_complete 'tmprun --dir=/tmp -- tmprunpro')" "tmprunprobe" "fish: a command after --"
     assert_eq "$(fish_complete 'tmprun --cd -- tmprun --ver')" "--verbose
 --version" "fish: COMMAND's own arguments are completed by COMMAND's completion"
