@@ -62,6 +62,13 @@ const char *ns_advice(int err, bool need_userns)
         return "mount namespaces are not available here (a seccomp policy or container runtime?)";
     if (err == -ENOSPC)
         return "user namespaces are disabled (sysctl user.max_user_namespaces=0); enable them or run as root";
+    /* Ubuntu >= 23.10: AppArmor lets only programs whose profile has the userns rule create one. */
+    if (access("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", F_OK) == 0)
+        return "AppArmor allows unprivileged user namespaces only to programs whose profile says so when "
+               "sysctl kernel.apparmor_restrict_unprivileged_userns=1: as root, copy tmprun's profile "
+               "(" TMPRUN_APPARMOR_PROFILE ") to /etc/apparmor.d/tmprun and run apparmor_parser -r "
+               "/etc/apparmor.d/tmprun (see tmprun(1), ISOLATION), or run tmprun as root; else "
+               "kernel.unprivileged_userns_clone or a seccomp policy forbids them";
     return "unprivileged user namespaces are not allowed here (sysctl kernel.unprivileged_userns_clone, "
            "AppArmor's kernel.apparmor_restrict_unprivileged_userns, or a seccomp policy); allow them or "
            "run as root";
