@@ -5,7 +5,8 @@
 #   SPELLINGS  VALUE  WHEN
 # SPELLINGS are comma-separated; a long one ending in "=" takes a value, in "[=]" an optional one (only as
 # --opt=VALUE, as getopt_long(3) reads it). VALUE says how the value is completed: dir (a directory), user
-# (USER or USER:GROUP), var (a variable name), - (free text: sizes, durations, names; nothing to offer).
+# (USER or USER:GROUP), var (a variable name), file (a path), - (free text: sizes, durations, names; nothing to
+# offer).
 # WHEN is run (only for running a COMMAND), gc (only with --gc) or any.
 # shellcheck disable=SC2207,SC2016 # COMPREPLY=($(compgen ...)) and compgen -W '"${all[@]}"' are the idiom
 _tmprun_options='
@@ -14,9 +15,12 @@ _tmprun_options='
 --suffix=                  -     any
 --mode=                    -     run
 --export=                  var   run
+--export-all               -     run
+--link=                    file  run
 --cd                       -     run
 -k,--keep                  -     run
 --keep-on-failure          -     run
+--retain=                  -     run
 --ignore-cleanup-errors    -     run
 --tmpfs[=]                 -     run
 --private-tmp              -     run
@@ -27,6 +31,7 @@ _tmprun_options='
 --gc                       -     gc
 --older-than=              -     gc
 --dry-run                  -     gc
+--list                     -     any
 -v,--verbose               -     any
 -h,--help                  -     any
 -V,--version               -     any
@@ -64,6 +69,7 @@ _tmprun_complete_value()
 {
     case $1 in
         dir) _filedir -d ;;
+        file) _filedir ;;
         user)
             if [[ $cur == *:* ]]; then
                 COMPREPLY=($(compgen -g -P "${cur%%:*}:" -- "${cur#*:}"))

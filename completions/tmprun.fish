@@ -3,7 +3,7 @@
 # One line per option (adding an option to tmprun is adding its line here):
 #   SHORT LONG VALUE WHEN DESCRIPTION
 # SHORT is - when there is none. VALUE: - (none), opt (an optional value, only as --opt=VALUE), text (free
-# text: sizes, durations, names), dir, user, var (an exported variable's name). WHEN: run (only when running
+# text: sizes, durations, names), dir, file (a path), user, var (an exported variable's name). WHEN: run (only when running
 # a COMMAND), gc (only with --gc), any.
 set -l tmprun_options \
     'd dir            dir  any create the workspace in DIR' \
@@ -11,9 +11,12 @@ set -l tmprun_options \
     '- suffix         text any name suffix (default none)' \
     '- mode           text run mode of the workspace, octal (default 0700)' \
     '- export         var  run also export the workspace as this variable' \
+    '- export-all     -    run also export it as TMP, TEMP, TEMPDIR and GOTMPDIR' \
+    '- link           file run make PATH a symbolic link to the workspace' \
     '- cd             -    run run COMMAND inside the workspace' \
     'k keep           -    run never remove the workspace; print its path' \
     '- keep-on-failure -   run keep the workspace when COMMAND fails' \
+    '- retain         text run leave only the N most recently kept workspaces' \
     '- ignore-cleanup-errors - run neither report removal failures nor change the status' \
     '- tmpfs          opt  run the workspace is a fresh tmpfs (--tmpfs=SIZE: 512M, 2G, 50%)' \
     '- private-tmp    -    run COMMAND sees the workspace as /tmp and /var/tmp' \
@@ -24,6 +27,7 @@ set -l tmprun_options \
     '- gc             -    gc  remove stale workspaces that killed runs left' \
     '- older-than     text gc  with --gc: only workspaces unchanged this long (default 1h)' \
     '- dry-run        -    gc  with --gc: only print what would be removed' \
+    '- list           -    any list the workspaces in the base: live, kept or stale' \
     'v verbose        -    any report the workspace, removal counts and timing' \
     'h help           -    any display help and exit' \
     'V version        -    any output version information and exit'
@@ -50,6 +54,8 @@ for row in $tmprun_options
             set -a args -x -a '(__fish_complete_users)'
         case var
             set -a args -x -a '(set --names --export)'
+        case file
+            set -a args -r -F
         case text
             set -a args -x
     end
