@@ -118,7 +118,8 @@ int supervise_init(struct sigstate *s)
 struct errmsg {
     int stage;
     int err;
-    int step; /* index in child_steps, or -1 when the setup callback already printed why */
+    int step;     /* index in child_steps, or -1 when the setup callback already printed why */
+    bool vforked; /* set by tmprun: the child shares tmprun's memory */
 };
 
 /* What the child was doing when it failed; the parent prints it (the child may share tmprun's memory, after
@@ -130,11 +131,14 @@ static const char *const child_steps[] = {
 };
 enum { STEP_PRINTED = -1, STEP_MASK, STEP_CHDIR, STEP_LOCK };
 
-/* In the child, between fork and exec: leave the failure in the page shared with tmprun and exit. */
+/* In the child, between fork and exec: leave the failure in the page shared with tmprun and exit. A coverage
+ * build writes its counters first, after fork() only: a vfork()ed child counts in tmprun's own memory, which
+ * tmprun writes out when it exits, and must not mark them written there. */
 _Noreturn static void child_fail(struct errmsg *out, int stage, int err, int step)
 {
-    *out = (struct errmsg){stage, err, step};
-    coverage_dump();
+    *out = (struct errmsg){stage, err, step, out->vforked};
+    if (!out->vforked)
+        coverage_dump();
     _exit(127);
 }
 
@@ -153,7 +157,8 @@ _Noreturn static void child_exec(const struct child_spec *spec, const struct sig
     }
     if (spec->inherit_fd >= 0 && fcntl(spec->inherit_fd, F_SETFD, 0) < 0)
         child_fail(out, STAGE_SETUP, errno, STEP_LOCK);
-    coverage_dump();
+    if (!out->vforked)
+        coverage_dump();
     execvp(spec->argv[0], spec->argv);
     child_fail(out, STAGE_EXEC, errno, STEP_PRINTED);
 }
@@ -678,7 +683,8 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
      * setup steps (namespaces, privileges) allocate and change process-wide state: they get a real fork. The
      * vfork()ed child makes only system calls (no stdio, no allocation) before execvp() or _exit(). */
     /* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork,clang-analyzer-unix.Vfork) */
-    child = spec->setup || COVERAGE_BUILD ? fork() : vfork();
+    m->vforked = !spec->setup;
+    child = m->vforked ? vfork() : fork();
     if (child < 0) {
         int err = neg_errno();
         (void)munmap(m, sizeof(*m));

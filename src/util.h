@@ -53,15 +53,12 @@ static inline int neg_errno(void)
 /* A coverage build (configure --enable-coverage) loses what a process counted when it execs, _exits or dies
  * of a signal: those paths write the counters first. Nothing at all in a normal build. */
 #ifdef TMPRUN_COVERAGE
-/* libgcov marks its data dumped in memory a vfork()ed child would share: coverage builds always fork(). */
-#define COVERAGE_BUILD 1
 void __gcov_dump(void);
 static inline void coverage_dump(void)
 {
     __gcov_dump();
 }
 #else
-#define COVERAGE_BUILD 0
 static inline void coverage_dump(void)
 {
 }
