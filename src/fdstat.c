@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "missing.h"
 #include "util.h"
 
 /* The mount id from /proc/self/fdinfo/FD, where kernels before statx's STATX_MNT_ID (5.8) publish it

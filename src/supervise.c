@@ -2,7 +2,6 @@
 
 #include "supervise.h"
 
-#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "missing.h"
 #include "util.h"
 
 /* The signals tmprun outlives and forwards (issue: sudo's and timeout's list). Job-control signals (TSTP,

@@ -3,7 +3,6 @@
 #include "workspace.h"
 
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "missing.h"
 #include "util.h"
 
 /* How many random names to try before giving up on EEXIST, as glibc's TMP_MAX-bounded mkdtemp loop does. */
