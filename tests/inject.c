@@ -1,9 +1,12 @@
 /* inject ERRNO:SYSCALL [ERRNO:SYSCALL]... -- COMMAND [ARG]...
+ * inject --strerror ERRNO
  *
  * Run COMMAND with each named system call failing with ERRNO, through a seccomp filter (seccomp(2),
  * SECCOMP_RET_ERRNO), so the end-to-end tests can make tmprun meet the failures it must handle: a kernel
  * without the new mount API or pidfds, a full disk, a denied setresuid. The filter is inherited by everything
- * COMMAND starts, so tests pick commands that do not need the failing calls. */
+ * COMMAND starts, so tests pick commands that do not need the failing calls. --strerror prints the libc's text
+ * for ERRNO, which tests expect in tmprun's messages: it differs between libcs (EIO is "Input/output error"
+ * in glibc, "I/O error" in musl), and this program is built with tmprun's. */
 #include "config.h"
 
 #include <sys/prctl.h>
@@ -116,6 +119,10 @@ int main(int argc, char **argv)
     unsigned short n = 0, rules = 0;
     int i;
 
+    if (argc == 3 && strcmp(argv[1], "--strerror") == 0) {
+        printf("%s\n", strerror((int)lookup(errnos, sizeof(errnos) / sizeof(errnos[0]), argv[2])));
+        return 0;
+    }
     /* Only the native architecture's numbers are meant; any other calling convention is refused. */
     prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
     prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, INJECT_AUDIT_ARCH, 1, 0);
