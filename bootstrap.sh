@@ -182,7 +182,12 @@ fi
 # check: the whole suite, then the quality gates of issue 6, each in its own build tree. A failing gate stops
 # the run with a non-zero status and the log of what failed; the last line counts the main suite's tests.
 summary() { # the main suite's counts, kept once read: later gates (valgrind) rewrite the same log
-    log=build/test-suite.log
+    # shellcheck disable=SC2086 # the gates are words
+    set -- $gates
+    case ${1:-check} in # the first gate's tree: build-clang for GATES=clang, ...
+    clang | static | arm64) log=build-$1/test-suite.log ;;
+    *) log=build/test-suite.log ;;
+    esac
     if [ -z "${counts:-}" ] && [ -f "$log" ]; then
         pass=$(sed -n 's/^# PASS: *//p' "$log")
         fail=$(sed -n 's/^# FAIL: *//p' "$log")
