@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,9 +38,19 @@ static int mnt_id_from_fdinfo(int fd, uint64_t *id)
         len += (size_t)n;
     }
     buf[len] = '\0';
-    for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (strncmp(p, "mnt_id:", 7) == 0 && sscanf(p + 7, "%" SCNu64, id) == 1)
+    for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        char *end;
+        unsigned long long v;
+
+        if (strncmp(p, "mnt_id:", 7) != 0)
+            continue;
+        errno = 0;
+        v = strtoull(p + 7, &end, 10);
+        if (end != p + 7 && errno == 0) {
+            *id = v;
             return 0;
+        }
+    }
     return -ENOSYS;
 }
 
@@ -67,9 +78,7 @@ int fdstat_get(int fd, struct fdstat *out)
             out->mnt_id = stx.stx_mnt_id;
             return 0;
         }
-    } else if (errno != ENOSYS) {
-        return neg_errno();
-    } else if (fstat(fd, &out->st) < 0) {
+    } else if (errno != ENOSYS || fstat(fd, &out->st) < 0) {
         return neg_errno();
     }
     return mnt_id_from_fdinfo(fd, &out->mnt_id);
