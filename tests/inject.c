@@ -86,12 +86,23 @@ struct named {
 #define SYS_VFORK_OR_NOT NOT_HERE
 #endif
 
+/* 32-bit x86 and arm keep 16-bit-id calls under the plain names; their libc calls the 32-bit ones. */
+#ifdef SYS_setresuid32
+#define SYS_SETRESUID SYS_setresuid32
+#define SYS_SETRESGID SYS_setresgid32
+#define SYS_SETGROUPS SYS_setgroups32
+#else
+#define SYS_SETRESUID SYS_setresuid
+#define SYS_SETRESGID SYS_setresgid
+#define SYS_SETGROUPS SYS_setgroups
+#endif
+
 static const struct named syscalls[] = {
     {"clone", SYS_clone},         {"fchmod", SYS_fchmod},         {"flock", SYS_flock},
     {"fork", SYS_FORK_OR_NOT},    {"fsopen", SYS_fsopen},         {"getdents64", SYS_getdents64},
     {"getrandom", SYS_getrandom}, {"mkdirat", SYS_mkdirat},       {"mount", SYS_mount},
     {"open_tree", SYS_open_tree}, {"pidfd_open", SYS_pidfd_open}, {"pipe2", SYS_pipe2},
-    {"setgroups", SYS_setgroups}, {"setresgid", SYS_setresgid},   {"setresuid", SYS_setresuid},
+    {"setgroups", SYS_SETGROUPS}, {"setresgid", SYS_SETRESGID},   {"setresuid", SYS_SETRESUID},
     {"signalfd4", SYS_signalfd4}, {"statx", SYS_statx},           {"unlinkat", SYS_unlinkat},
     {"unshare", SYS_unshare},     {"vfork", SYS_VFORK_OR_NOT},
 };
