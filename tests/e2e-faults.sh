@@ -84,6 +84,8 @@ assert_contains "$ERR" "cannot change into the workspace: Permission denied" "--
 assert_eq "$(ls -A "$ubase")" "" "--mode=0000 --cd as nobody: the workspace was taken back"
 
 # --- failures while removing: reported, status 125 after a 0, the workspace named ---
+# LeakSanitizer (gcc 14's) lists threads with getdents64 for its exit-time check: off while that call fails.
+ASAN_OPTIONS="${asan_saved:+$asan_saved:}detect_leaks=0"
 assert_status 125 "getdents64 fails: cleanup failure after status 0 gives 125" \
     "$inject" EIO:getdents64 -- "$TMPRUN" --dir="$base" true
 ws=$(find "$base" -mindepth 1 -maxdepth 1)
@@ -129,6 +131,7 @@ assert_status 1 "--gc, flock fails: exit 1" "$inject" EIO:flock -- "$TMPRUN" --g
 assert_eq "$(grep -c 'cannot examine' "$ERR")" 2 "--gc, flock fails: each workspace reported"
 assert_status 1 "--gc, base unreadable: exit 1" "$inject" EIO:getdents64 -- "$TMPRUN" --gc --dir="$base"
 assert_contains "$ERR" "cannot read $base" "--gc, base unreadable: says so"
+ASAN_OPTIONS=$asan_saved
 assert_status 0 "--gc without faults removes both" "$TMPRUN" --gc --older-than=0 --dir="$base"
 assert_eq "$(ls -A "$base")" "" "--gc without faults: nothing left"
 
