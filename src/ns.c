@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "missing.h"
 #include "util.h"
 
 bool ns_need_userns(void)

@@ -2,7 +2,6 @@
 
 #include "supervise.h"
 
-#include <sys/pidfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "missing.h"
 #include "util.h"
 
 /* Which signals keep their default action; every other one is caught (blocked, read from the signalfd) and

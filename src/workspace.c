@@ -3,7 +3,6 @@
 #include "workspace.h"
 
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <errno.h>
@@ -19,6 +18,7 @@
 
 #include "fdstat.h"
 #include "log.h"
+#include "missing.h"
 #include "util.h"
 
 /* How many random names to try before giving up on EEXIST, as glibc's TMP_MAX-bounded mkdtemp loop does. */

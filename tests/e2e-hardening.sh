@@ -130,7 +130,9 @@ fi
 # ---- failures between creating the workspace and running COMMAND: one line, 125, nothing left ----
 inject=${TESTS_BUILDDIR:-$(dirname "$0")}/inject
 failsetenv=${TESTS_BUILDDIR:-$(dirname "$0")}/failsetenv.so
-if ldd "$TMPRUN" >/dev/null 2>&1; then
+bin=$TMPRUN
+[ -x "$TMPRUN.real" ] && bin=$TMPRUN.real # the valgrind wrapper's binary
+if ldd "$bin" >/dev/null 2>&1; then
     assert_status 125 "setenv fails: 125" env LD_PRELOAD="$failsetenv" ASAN_OPTIONS=verify_asan_link_order=0 \
         "$TMPRUN" --dir="$base" -- sh -c 'echo ran >"$1"' sh "$SCRATCH/ran"
     assert_eq "$(cat "$ERR")" "tmprun: cannot set TMPDIR: Cannot allocate memory" "setenv fails: one line naming the variable"

@@ -50,7 +50,7 @@ if ! command -v "$cc" >/dev/null 2>&1; then
     exit 77
 fi
 
-# Only what opts.c needs: opts.c -> parse.c, workspace.c (ws_check_affixes) -> log.c, rmtree.c.
+# Only what opts.c needs: opts.c -> parse.c, workspace.c (ws_check_affixes) -> log.c, rmtree.c -> fdstat.c.
 sources="$src/parse.c $src/opts.c $src/workspace.c $src/rmtree.c $src/fdstat.c $src/log.c"
 # shellcheck disable=SC2086 # $sources is a list of paths without spaces
 if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
