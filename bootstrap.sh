@@ -269,7 +269,8 @@ summary
 gate distcheck "make distcheck" make_check build distcheck
 gate lint "static analysis: clang-tidy, cppcheck, shellcheck" make_check build lint
 gate asan "AddressSanitizer + UndefinedBehaviorSanitizer: make check" sanitizers
-gate valgrind "valgrind: end-to-end suite" make_check build check-valgrind
+# Under load once (issue 13): every test of the valgrind run beside two busy loops (make check LOAD=2).
+gate valgrind "valgrind: end-to-end suite, beside 2 busy loops a test" make_check build check-valgrind LOAD=2
 gate coverage "coverage" coverage
 gate fuzz "fuzzing the option and value parsers" make_check build fuzz
 gate clang "clang: make check" clang_check
