@@ -142,6 +142,8 @@ _Noreturn static void child_fail(struct errmsg *out, int stage, int err, int ste
     _exit(127);
 }
 
+static int (*const volatile exec_fn)(const char *, char *const[]) = execvp;
+
 _Noreturn static void child_exec(const struct child_spec *spec, const struct sigstate *s, struct errmsg *out)
 {
     if (s->chld_ignored)
@@ -159,7 +161,10 @@ _Noreturn static void child_exec(const struct child_spec *spec, const struct sig
         child_fail(out, STAGE_SETUP, errno, STEP_LOCK);
     if (!out->vforked)
         coverage_dump();
-    execvp(spec->argv[0], spec->argv);
+    /* Through a pointer: gcc's coverage instrumentation replaces direct calls to execvp() with a wrapper that
+     * writes the counters and marks them written, in the memory a vfork()ed child shares with tmprun, which
+     * would then lose everything it counts afterwards. */
+    (void)exec_fn(spec->argv[0], spec->argv);
     child_fail(out, STAGE_EXEC, errno, STEP_PRINTED);
 }
 
