@@ -63,6 +63,7 @@ struct shared {
     uint64_t mnt_id;
     dev_t dev;
     uid_t owner;       /* the uid whose directories may be chmodded to get in */
+    bool count_only;   /* rmtree_count(): read and stat, never unlink or chmod */
     unsigned levels;   /* directory fds each walk keeps open below its frame 0, at least 1 */
     unsigned open_fds; /* all threads' directory fds (atomic) */
     /* The current parallel region: the subdirectories names[0..n) of the directory open at parent_fd. */
@@ -311,7 +312,7 @@ static int vet_dir(struct walk *w, int fd, struct frame *f)
         return -EXDEV;
     f->dev = fs.st.st_dev;
     f->ino = fs.st.st_ino;
-    if (fs.st.st_uid == w->sh->owner && (fs.st.st_mode & 0700) != 0700)
+    if (fs.st.st_uid == w->sh->owner && (fs.st.st_mode & 0700) != 0700 && !w->sh->count_only)
         return fchmod_any(fd, (fs.st.st_mode & 07777) | 0700);
     return 0;
 }
@@ -326,7 +327,7 @@ static int open_subdir(struct walk *w, const char *name, struct frame *child)
     ino_t ino = 0;
     int ret;
 
-    if (fd < 0 && errno == EACCES) {
+    if (fd < 0 && errno == EACCES && !w->sh->count_only) {
         /* Unreadable: take an O_PATH fd on the same inode, vet it (mount, owner) and fix its mode, then open
          * it for reading through that fd, so the name is resolved once. */
         cleanup_fd int pfd2 = openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -360,12 +361,14 @@ static int open_subdir(struct walk *w, const char *name, struct frame *child)
 
 static int unlink_entry(struct walk *w, int dfd, const char *name)
 {
-    if (w->sh->opts->count_bytes) {
+    if (w->sh->opts->count_bytes || w->sh->count_only) {
         struct stat st;
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             w->bytes += (unsigned long long)st.st_size;
+        else if (w->sh->count_only)
+            return neg_errno();
     }
-    if (unlinkat(dfd, name, 0) == 0) {
+    if (w->sh->count_only || unlinkat(dfd, name, 0) == 0) {
         w->entries++;
         return 0;
     }
@@ -550,6 +553,8 @@ static int descend(struct walk *w)
         if (ret != -ENOENT) {
             fail(w, w->names + off, ret);
             f->failed = true;
+            if (w->sh->count_only)
+                w->entries++; /* a directory we may not read or enter is still one entry */
         }
         w->nlen = off;
         return 0;
@@ -599,7 +604,9 @@ static int ascend(struct walk *w)
         return ret;
     }
     p = &w->frames[w->depth - 2];
-    if (!f->failed) {
+    if (w->sh->count_only) {
+        w->entries++;
+    } else if (!f->failed) {
         if (unlinkat(p->fd, name, AT_REMOVEDIR) == 0) {
             w->entries++;
         } else if (errno == ENOTEMPTY && f->scans < MAX_SCANS) {
@@ -886,7 +893,8 @@ static void fit_fds(struct shared *sh, int dirfd, unsigned threads)
     sh->levels = 1;
 }
 
-int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r)
+/* The walk of rmtree_contents() and rmtree_count(), which differ only in what they do to what they find. */
+static int run_walk(int dirfd, const struct rmtree_opts *opts, bool count_only, struct rmtree_result *r)
 {
     static const struct rmtree_opts defaults;
     struct shared sh = {
@@ -906,7 +914,8 @@ int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_res
     sh.dev = top.st.st_dev;
     sh.mnt_id = top.mnt_id;
     sh.open_fds = 1;
-    fit_fds(&sh, dirfd, thread_count(sh.opts));
+    sh.count_only = count_only;
+    fit_fds(&sh, dirfd, count_only ? 1 : thread_count(sh.opts));
     if (r->max_fds < 1)
         r->max_fds = 1;
     ret = enter_owner(&sh, &creds);
@@ -938,6 +947,16 @@ int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_res
             (void)pthread_join(sh.threads[i], NULL);
     rmtree_creds_leave(&creds);
     return sh.first_error;
+}
+
+int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r)
+{
+    return run_walk(dirfd, opts, false, r);
+}
+
+int rmtree_count(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r)
+{
+    return run_walk(dirfd, opts, true, r);
 }
 
 void rmtree_result_free(struct rmtree_result *r)

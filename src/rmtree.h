@@ -74,6 +74,15 @@ void rmtree_creds_leave(struct rmtree_creds *saved); /* restore exactly what ent
  * added to r, which the caller zeroes first and releases with rmtree_result_free(). */
 int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r);
 
+/* Count what rmtree_contents() would remove, reading only: the same walk (fd-relative, never following a
+ * symlink, never entering another mount, the same bounded fds and memory), on the calling thread, but nothing
+ * is unlinked or chmodded. r->entries gets every entry below dirfd (directories included), r->bytes the sum of
+ * st_size of its non-directories (opts->count_bytes is implied). A directory that cannot be entered
+ * (unreadable: -EACCES; a mount point: -EXDEV) counts as one entry and is recorded in r as a failure, its
+ * contents unknown. With opts->as_owner it reads with the owner's rights. Returns 0, or the first failure's
+ * negative errno with the counts of everything else. */
+int rmtree_count(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r);
+
 void rmtree_result_free(struct rmtree_result *r);
 
 /* Print the failures of removing top (the directory the walk started from, as a path for humans): one line

@@ -433,6 +433,121 @@ START_TEST(few_fds_left)
 }
 END_TEST
 
+/* The tree rmtree_count() is tried on: 4 directories, 3 files of 5 + 3 + 4096 bytes, a FIFO and 2 symlinks
+ * (whose st_size is their target's length) to a directory outside holding 100 files, which must not be counted.
+ * With locked set, locked/ is a 0000 directory holding one more file. Returns tree/, opened. */
+static int make_count_tree(int dfd, bool locked)
+{
+    static char page[4097];
+
+    make_dir(dfd, "outside", 0700);
+    for (int i = 0; i < 100; i++) {
+        char name[32];
+        (void)snprintf(name, sizeof(name), "outside/f%d", i);
+        make_file(dfd, name, "x", 0600);
+    }
+    make_dir(dfd, "tree", 0700);
+    make_dir(dfd, "tree/a", 0700);
+    make_dir(dfd, "tree/a/b", 0755);
+    make_dir(dfd, "tree/empty", 0700);
+    make_dir(dfd, "tree/mnt", 0700);
+    make_file(dfd, "tree/a/b/f", "12345", 0600);
+    make_file(dfd, "tree/top", "abc", 0600);
+    memset(page, 'p', sizeof(page) - 1);
+    make_file(dfd, "tree/a/page", page, 0400);
+    ck_assert_int_eq(mkfifoat(dfd, "tree/a/fifo", 0600), 0);
+    ck_assert_int_eq(symlinkat("../../outside", dfd, "tree/a/out"), 0);
+    ck_assert_int_eq(symlinkat("../outside/f1", dfd, "tree/file"), 0);
+    if (locked) {
+        make_dir(dfd, "tree/locked", 0700);
+        make_file(dfd, "tree/locked/secret", "s", 0600);
+        ck_assert_int_eq(fchmodat(dfd, "tree/locked", 0, 0), 0);
+    }
+    return openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* The 0000 directory was left as it was, never chmodded to look inside. */
+static void assert_still_locked(int dfd)
+{
+    struct stat st;
+
+    ck_assert_int_eq(fstatat(dfd, "tree/locked", &st, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0);
+}
+
+#define COUNT_ENTRIES 10
+#define COUNT_BYTES (5 + 3 + 4096 + strlen("../../outside") + strlen("../outside/f1"))
+
+START_TEST(count_reads_only)
+{
+    /* Counted twice: the counts do not change, nothing was removed, and the 0000 directory root reads through
+     * its DAC override keeps its mode. */
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir)), tree = make_count_tree(dfd, true);
+    struct rmtree_result r = {0};
+
+    for (int pass = 0; pass < 2; pass++) {
+        memset(&r, 0, sizeof(r));
+        ck_assert_int_eq(rmtree_count(tree, NULL, &r), 0);
+        ck_assert_uint_eq(r.entries, COUNT_ENTRIES + 2);
+        ck_assert_uint_eq(r.bytes, COUNT_BYTES + 1);
+        ck_assert_uint_eq(r.nerrors, 0);
+        ck_assert_uint_le(r.max_fds, 8);
+        rmtree_result_free(&r);
+    }
+    assert_still_locked(dfd);
+    ck_assert_int_eq(count_entries(tree), 6);
+    ck_assert_int_eq(faccessat(dfd, "outside/f99", F_OK, 0), 0);
+    close(tree);
+}
+END_TEST
+
+START_TEST(count_unreadable_dir_reported)
+{
+    /* The owner's own 0000 directory: counted as one entry and reported, never chmodded to look inside. */
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir)), tree = make_count_tree(dfd, true);
+    struct rmtree_result r = {0};
+
+    chown_tree(dir);
+    become_nobody();
+    ck_assert_int_eq(rmtree_count(tree, NULL, &r), -EACCES);
+    ck_assert_uint_eq(r.entries, COUNT_ENTRIES + 1);
+    ck_assert_uint_eq(r.bytes, COUNT_BYTES);
+    ck_assert_uint_eq(r.nerrors, 1);
+    ck_assert_str_eq(r.errors[0].path, "locked");
+    ck_assert_int_eq(r.errors[0].err, -EACCES);
+    assert_still_locked(dfd);
+    close(tree);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+START_TEST(count_stops_at_mounts)
+{
+    /* The outside directory bind-mounted on tree/mnt: one entry, reported as -EXDEV, its 100 files not counted.
+     */
+    char dir[PATH_MAX], src[PATH_MAX + 16], dst[PATH_MAX + 16];
+    int dfd, tree;
+    struct rmtree_result r = {0};
+
+    private_mounts();
+    dfd = scratch_dir(dir, sizeof(dir));
+    tree = make_count_tree(dfd, false);
+    (void)snprintf(src, sizeof(src), "%s/outside", dir);
+    (void)snprintf(dst, sizeof(dst), "%s/tree/mnt", dir);
+    ck_assert_int_eq(mount(src, dst, NULL, MS_BIND, NULL), 0);
+    ck_assert_int_eq(rmtree_count(tree, NULL, &r), -EXDEV);
+    ck_assert_uint_eq(r.entries, COUNT_ENTRIES);
+    ck_assert_uint_eq(r.bytes, COUNT_BYTES);
+    ck_assert_uint_eq(r.nerrors, 1);
+    ck_assert_str_eq(r.errors[0].path, "mnt");
+    ck_assert_int_eq(count_entries(tree), 5);
+    close(tree);
+    rmtree_result_free(&r);
+}
+END_TEST
+
 static Suite *rmtree_suite(void)
 {
     Suite *s = suite_create("rmtree");
@@ -449,6 +564,11 @@ static Suite *rmtree_suite(void)
     tcase_add_loop_test(tc, removes_with_owners_rights, 0, 2);
     tcase_add_test(tc, owner_dirs_chmodded_as_owner);
     tcase_add_test(tc, creds_enter_and_leave);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("count");
+    tcase_add_test(tc, count_reads_only);
+    tcase_add_test(tc, count_unreadable_dir_reported);
+    tcase_add_test(tc, count_stops_at_mounts);
     suite_add_tcase(s, tc);
     tc = tcase_create("mounts");
     tcase_add_test(tc, mount_points_not_crossed);
