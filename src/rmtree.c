@@ -18,6 +18,7 @@
 #include "fdstat.h"
 #include "log.h"
 #include "util.h"
+#include "workpool.h"
 
 /* Directory fds the walk keeps open below the top one. Deeper ancestors are closed and reopened through "..",
  * as gnulib fts does, so a 100,000-level chain costs the same handful of fds as a flat tree. */
@@ -30,13 +31,11 @@
  * serialises unlinks within one directory (its inode lock) but not across directories, so a wide tree goes
  * nearly twice as fast on two cores; a narrow one (a chain, one huge flat directory) stays single-threaded. */
 #define PARALLEL_MIN_SUBDIRS 4
-/* Threads at most, the caller's included. */
-#define MAX_THREADS 4
 /* Fds one walk holds at most when it keeps levels directories open below its frame 0: those, the
  * subdirectory being opened and, when that one is unreadable, the O_PATH fd it is reached through. */
 #define WALK_FDS(levels) ((levels) + 2)
 /* The most free fds worth counting: enough for every thread with all its levels, and the main walk's. */
-#define FDS_WANTED (OPEN_LEVELS + MAX_THREADS * WALK_FDS(OPEN_LEVELS))
+#define FDS_WANTED (OPEN_LEVELS + WORKPOOL_MAX_THREADS * WALK_FDS(OPEN_LEVELS))
 /* Non-directories are unlinked in batches sorted by inode number, as gnulib fts sorts large directories: on
  * ext4 it turns a random walk over the inode table into a sweep (about 10% faster on 100,000 files). */
 #define UNLINK_BATCH 65536
@@ -52,11 +51,9 @@ struct frame {
     size_t pend_start; /* its subdirectories still to visit are the names from here to the end of walk.names */
 };
 
-/* State shared by the threads of one rmtree_contents() call. */
+/* State shared by the threads of one walk. */
 struct shared {
-    pthread_mutex_t lock; /* guards r's errors and first_error, and the fields below */
-    pthread_cond_t wake;  /* a parallel region started, or quit */
-    pthread_cond_t idle;  /* a worker finished its part of a region */
+    pthread_mutex_t lock; /* guards r's counts and errors, and first_error */
     struct rmtree_result *r;
     const struct rmtree_opts *opts;
     int first_error;
@@ -66,21 +63,21 @@ struct shared {
     bool count_only;   /* rmtree_count(): read and stat, never unlink or chmod */
     unsigned levels;   /* directory fds each walk keeps open below its frame 0, at least 1 */
     unsigned open_fds; /* all threads' directory fds (atomic) */
-    /* The current parallel region: the subdirectories names[0..n) of the directory open at parent_fd. */
-    unsigned generation;
-    bool quit;
+    unsigned nthreads; /* the pool's threads, the caller's included */
+    struct workpool pool;
+    /* The current parallel region, set by the main walk while the workers wait: the subdirectories names[0..n)
+     * of the directory open at parent_fd, whose path relative to the top is prefix ("a/b/" or empty). */
     int parent_fd;
     dev_t parent_dev;
     ino_t parent_ino;
     const char *const *names;
-    size_t n;
-    size_t next;        /* next name to take (atomic) */
-    unsigned busy;      /* workers still in the region */
-    bool region_failed; /* something under the region stays: its parent must not be removed */
-    const char *prefix; /* path of parent_fd relative to the top, with a trailing '/' or empty */
-    unsigned nthreads;
-    pthread_t threads[MAX_THREADS];
-    bool started[MAX_THREADS];
+    const char *prefix;
+    bool region_failed; /* something under the region stays: its parent must not be removed (atomic) */
+    /* rmtree_remove_at(): frame 0 is top_name in top_parent, removed once empty; top_ret says how that went. */
+    int top_parent;
+    const char *top_name;
+    bool top_done;
+    int top_ret;
 };
 
 /* A non-directory waiting in the current batch: its inode and its name's offset in walk.vnames. */
@@ -106,6 +103,7 @@ struct walk {
     size_t nvictims;
     char *vnames;
     size_t vnlen, vncap;
+    struct rmtree_creds creds; /* the identity this walk's thread took, given back by walk_free() */
     char buf[32768] __attribute__((aligned(8))); /* getdents64 buffer; scans never nest */
 };
 
@@ -117,7 +115,9 @@ struct linux_dirent64 {
     char d_name[];
 };
 
-int fchmod_any(int fd, mode_t mode)
+/* Change the mode of the object open at fd (an O_PATH fd is fine) without resolving any path again, through
+ * /proc/self/fd. Returns 0 or -errno. */
+static int fchmod_any(int fd, mode_t mode)
 {
     char path[sizeof("/proc/self/fd/") + 3 * sizeof(int)];
 
@@ -590,6 +590,17 @@ static int reopen_parent(struct walk *w)
     return 0;
 }
 
+/* unlinkat(AT_REMOVEDIR) of the directory of frame f failed with err. If entries appeared in it while we
+ * worked, read it again, a bounded number of times: something that keeps creating entries is reported, not
+ * chased forever. */
+static bool rescan(struct frame *f, int err)
+{
+    if (err != ENOTEMPTY || f->scans >= MAX_SCANS)
+        return false;
+    f->scanned = false;
+    return true;
+}
+
 /* The deepest frame is done: remove it through its parent and pop it. */
 static int ascend(struct walk *w)
 {
@@ -609,8 +620,7 @@ static int ascend(struct walk *w)
     } else if (!f->failed) {
         if (unlinkat(p->fd, name, AT_REMOVEDIR) == 0) {
             w->entries++;
-        } else if (errno == ENOTEMPTY && f->scans < MAX_SCANS) {
-            f->scanned = false; /* entries appeared while we worked: read it again */
+        } else if (rescan(f, errno)) {
             return 0;
         } else if (errno != ENOENT) {
             ret = neg_errno();
@@ -628,9 +638,53 @@ static int ascend(struct walk *w)
     return 0;
 }
 
+/* Take the owner's identity on this thread, if the walk removes as the owner. */
+static int enter_owner(const struct shared *sh, struct rmtree_creds *saved)
+{
+    *saved = (struct rmtree_creds){0};
+    if (!sh->opts->as_owner)
+        return 0;
+    return rmtree_creds_enter(sh->opts->owner_uid, sh->opts->owner_gid, saved);
+}
+
+/* Frame 0 of rmtree_remove_at()'s walk is empty: remove it through the parent it was given, if that name
+ * still is the directory we emptied, with the caller's own rights (the parent is a base, root's or the
+ * caller's, which the owner may not write). The outcome goes to sh->top_ret, not to the error list. */
+static int remove_top(struct walk *w)
+{
+    struct shared *sh = w->sh;
+    struct frame *f = &w->frames[0];
+    struct stat mine, there;
+    int ret = 0;
+
+    sh->top_done = true;
+    if (f->failed)
+        return 0; /* something below stays and was reported */
+    rmtree_creds_leave(&w->creds);
+    if (fstat(f->fd, &mine) < 0)
+        ret = neg_errno();
+    else if (mine.st_nlink == 0)
+        ret = 0; /* removed meanwhile: what is at the name now is the caller's to look at */
+    else if (fstatat(sh->top_parent, sh->top_name, &there, AT_SYMLINK_NOFOLLOW) < 0)
+        ret = errno == ENOENT ? -ESTALE : neg_errno();
+    else if (there.st_dev != mine.st_dev || there.st_ino != mine.st_ino)
+        ret = -ESTALE; /* only the inode we hold: ours was moved, and what took its name is not ours */
+    else if (unlinkat(sh->top_parent, sh->top_name, AT_REMOVEDIR) == 0)
+        w->entries++;
+    else if (rescan(f, errno))
+        sh->top_done = false;
+    else if (errno != ENOENT)
+        ret = neg_errno();
+    if (!sh->top_done)
+        ret = enter_owner(sh, &w->creds);
+    sh->top_ret = ret;
+    return ret;
+}
+
 static int parallel_region(struct walk *w);
 
-/* Run the walk until its frame 0 has nothing left to visit (frame 0 itself is never removed here). */
+/* Run the walk until its frame 0 has nothing left to visit; frame 0 itself is removed only by the main walk
+ * of rmtree_remove_at(). */
 static void walk_loop(struct walk *w)
 {
     while (w->depth > 0) {
@@ -645,6 +699,8 @@ static void walk_loop(struct walk *w)
             ret = descend(w);
         } else if (w->depth > 1) {
             ret = ascend(w);
+        } else if (w->is_main && w->sh->top_name && !w->sh->top_done) {
+            ret = remove_top(w);
         } else {
             break;
         }
@@ -673,10 +729,12 @@ static struct walk *walk_new(struct shared *sh)
     return w;
 }
 
+/* Free the walk and give back the identity it took, if any. */
 static void walk_free(struct walk *w)
 {
     if (!w)
         return;
+    rmtree_creds_leave(&w->creds);
     free(w->victims);
     free(w->vnames);
     free(w->frames);
@@ -720,67 +778,36 @@ static bool remove_subtree(struct walk *w, const char *name)
     return !failed;
 }
 
-/* Take names of the current region until none is left. */
-static void take_region_work(struct walk *w)
+/* workpool_ops.start: a walk of the worker's own, under the owner's identity. Credentials are per thread: a
+ * worker that cannot take the owner's removes nothing and leaves its share to the others. */
+static void *worker_start(void *ctx)
 {
-    struct shared *sh = w->sh;
-    bool ok = true;
-
-    for (;;) {
-        size_t i = __atomic_fetch_add(&sh->next, 1, __ATOMIC_RELAXED);
-        if (i >= sh->n)
-            break;
-        ok &= remove_subtree(w, sh->names[i]);
-    }
-    if (!ok) {
-        (void)pthread_mutex_lock(&sh->lock);
-        sh->region_failed = true;
-        (void)pthread_mutex_unlock(&sh->lock);
-    }
-}
-
-/* Take the owner's identity on this thread, if the walk removes as the owner. */
-static int enter_owner(const struct shared *sh, struct rmtree_creds *saved)
-{
-    *saved = (struct rmtree_creds){0};
-    if (!sh->opts->as_owner)
-        return 0;
-    return rmtree_creds_enter(sh->opts->owner_uid, sh->opts->owner_gid, saved);
-}
-
-static void *worker(void *arg)
-{
-    struct shared *sh = arg;
+    struct shared *sh = ctx;
     struct walk *w = walk_new(sh);
-    struct rmtree_creds creds;
-    unsigned seen = 0;
 
-    /* Credentials are per thread: a worker that cannot take the owner's removes nothing and leaves its share
-     * of every region to the threads that could (the caller's thread always takes work). */
-    if (enter_owner(sh, &creds) < 0) {
+    if (w && enter_owner(sh, &w->creds) < 0) {
         walk_free(w);
-        w = NULL;
+        return NULL;
     }
-
-    (void)pthread_mutex_lock(&sh->lock);
-    for (;;) {
-        while (!sh->quit && sh->generation == seen)
-            (void)pthread_cond_wait(&sh->wake, &sh->lock);
-        if (sh->quit)
-            break;
-        seen = sh->generation;
-        (void)pthread_mutex_unlock(&sh->lock);
-        if (w)
-            take_region_work(w);
-        (void)pthread_mutex_lock(&sh->lock);
-        if (--sh->busy == 0)
-            (void)pthread_cond_signal(&sh->idle);
-    }
-    (void)pthread_mutex_unlock(&sh->lock);
-    walk_free(w);
-    rmtree_creds_leave(&creds);
-    return NULL;
+    return w;
 }
+
+static void worker_stop(void *ctx, void *state)
+{
+    (void)ctx;
+    walk_free(state);
+}
+
+/* workpool_ops.run: remove the region's subdirectory i. */
+static void region_item(void *ctx, void *state, size_t i)
+{
+    struct shared *sh = ctx;
+
+    if (!remove_subtree(state, sh->names[i]))
+        __atomic_store_n(&sh->region_failed, true, __ATOMIC_RELAXED);
+}
+
+static const struct workpool_ops region_ops = {.start = worker_start, .run = region_item, .stop = worker_stop};
 
 /* The deepest frame of the main walk was just scanned. If it has enough subdirectories, remove them with all
  * threads, each subtree by one serial walk; the frame is then left with nothing pending. */
@@ -792,6 +819,7 @@ static int parallel_region(struct walk *w)
     cleanup_free char *prefix = NULL;
     struct walk *sub;
     size_t n = 0, cap = 0;
+    unsigned threads;
 
     for (size_t off = f->pend_start; off < w->nlen; off += strlen(w->names + off) + 1) {
         if (n == cap) {
@@ -810,36 +838,19 @@ static int parallel_region(struct walk *w)
         walk_free(sub);
         return 0;
     }
-    /* Start the workers on first use: most workspaces never need them. */
-    (void)pthread_mutex_lock(&sh->lock);
     sh->parent_fd = f->fd;
     sh->parent_dev = f->dev;
     sh->parent_ino = f->ino;
     sh->names = names;
-    sh->n = n;
-    sh->next = 0;
     sh->prefix = prefix;
     sh->region_failed = false;
-    sh->busy = 0;
-    for (unsigned i = 0; i < sh->nthreads - 1; i++) {
-        if (!sh->started[i])
-            sh->started[i] = pthread_create(&sh->threads[i], NULL, worker, sh) == 0;
-        if (sh->started[i])
-            sh->busy++;
-    }
-    sh->generation++;
-    (void)pthread_cond_broadcast(&sh->wake);
-    (void)pthread_mutex_unlock(&sh->lock);
-
-    take_region_work(sub);
-
-    (void)pthread_mutex_lock(&sh->lock);
-    while (sh->busy > 0)
-        (void)pthread_cond_wait(&sh->idle, &sh->lock);
+    /* The calling thread takes items with a walk of its own: it already has the owner's identity. */
+    threads = workpool_run(&sh->pool, n, sub);
+    if (threads > sh->r->threads)
+        sh->r->threads = threads;
     if (sh->region_failed)
         f->failed = true;
     sh->names = NULL;
-    (void)pthread_mutex_unlock(&sh->lock);
     walk_free(sub);
     w->nlen = f->pend_start;
     return 0;
@@ -851,7 +862,7 @@ static unsigned thread_count(const struct rmtree_opts *opts)
 
     if (n < 1)
         n = 1;
-    return n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+    return n > WORKPOOL_MAX_THREADS ? WORKPOOL_MAX_THREADS : (unsigned)n;
 }
 
 /* How many more fds this process can open now, counted up to FDS_WANTED: dup()s of fd, closed again. */
@@ -893,13 +904,13 @@ static void fit_fds(struct shared *sh, int dirfd, unsigned threads)
     sh->levels = 1;
 }
 
-/* The walk of rmtree_contents() and rmtree_count(), which differ only in what they do to what they find. */
-static int run_walk(int dirfd, const struct rmtree_opts *opts, bool count_only, struct rmtree_result *r)
+/* The walk of rmtree_contents(), rmtree_remove_at() (name set: dirfd is name in parentfd) and rmtree_count(),
+ * which differ only in what they do to what they find. */
+static int run_walk(int parentfd, const char *name, int dirfd, const struct rmtree_opts *opts, bool count_only,
+                    struct rmtree_result *r)
 {
     static const struct rmtree_opts defaults;
-    struct shared sh = {
-        .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
-    struct rmtree_creds creds;
+    struct shared sh = {.lock = PTHREAD_MUTEX_INITIALIZER, .top_parent = parentfd, .top_name = name};
     struct walk *w;
     struct fdstat top;
     int ret = fdstat_get(dirfd, &top);
@@ -918,14 +929,17 @@ static int run_walk(int dirfd, const struct rmtree_opts *opts, bool count_only, 
     fit_fds(&sh, dirfd, count_only ? 1 : thread_count(sh.opts));
     if (r->max_fds < 1)
         r->max_fds = 1;
-    ret = enter_owner(&sh, &creds);
-    if (ret < 0)
-        return ret;
+    if (r->threads < 1)
+        r->threads = 1;
     w = walk_new(&sh);
-    if (!w) {
-        rmtree_creds_leave(&creds);
+    if (!w)
         return -ENOMEM;
+    ret = enter_owner(&sh, &w->creds);
+    if (ret < 0) {
+        walk_free(w);
+        return ret;
     }
+    workpool_init(&sh.pool, sh.nthreads, &region_ops, &sh);
     w->is_main = true;
     w->frames[0] = (struct frame){.fd = dirfd, .name_off = NO_NAME};
     w->depth = 1;
@@ -935,28 +949,25 @@ static int run_walk(int dirfd, const struct rmtree_opts *opts, bool count_only, 
     else
         walk_loop(w);
     walk_flush(w);
+    workpool_finish(&sh.pool);
     walk_free(w);
-
-    (void)pthread_mutex_lock(&sh.lock);
-    /* cppcheck-suppress unreadVariable ; the worker threads read it through their pointer to sh. */
-    sh.quit = true;
-    (void)pthread_cond_broadcast(&sh.wake);
-    (void)pthread_mutex_unlock(&sh.lock);
-    for (unsigned i = 0; i < MAX_THREADS; i++)
-        if (sh.started[i])
-            (void)pthread_join(sh.threads[i], NULL);
-    rmtree_creds_leave(&creds);
-    return sh.first_error;
+    return sh.first_error ? sh.first_error : sh.top_ret;
 }
 
 int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r)
 {
-    return run_walk(dirfd, opts, false, r);
+    return run_walk(-1, NULL, dirfd, opts, false, r);
+}
+
+int rmtree_remove_at(int parentfd, const char *name, int dirfd, const struct rmtree_opts *opts,
+                     struct rmtree_result *r)
+{
+    return run_walk(parentfd, name, dirfd, opts, false, r);
 }
 
 int rmtree_count(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r)
 {
-    return run_walk(dirfd, opts, true, r);
+    return run_walk(-1, NULL, dirfd, opts, true, r);
 }
 
 void rmtree_result_free(struct rmtree_result *r)

@@ -22,6 +22,7 @@ struct rmtree_result {
     struct rmtree_error errors[RMTREE_MAX_REPORTED];
     size_t nreported;
     unsigned max_fds; /* most directory fds the walk held at once, the caller's included */
+    unsigned threads; /* most threads that removed at once, the caller's included */
 };
 
 struct rmtree_opts {
@@ -50,8 +51,8 @@ struct rmtree_creds {
 int rmtree_creds_enter(uid_t uid, gid_t gid, struct rmtree_creds *saved);
 void rmtree_creds_leave(struct rmtree_creds *saved); /* restore exactly what enter saved; frees */
 
-/* Remove every entry below the directory open at dirfd, which stays open and in place (the caller removes the
- * directory itself through its parent, see workspace_cleanup()).
+/* Remove every entry below the directory open at dirfd, which stays open and in place (rmtree_remove_at()
+ * removes the directory itself too).
  *
  * Never follows a symlink (symlinks are unlinked, not entered); every descent is openat(O_NOFOLLOW|O_DIRECTORY)
  * relative to the parent's fd; a directory on another mount (a bind mount, another filesystem, one mounted
@@ -83,15 +84,21 @@ int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_res
  * negative errno with the counts of everything else. */
 int rmtree_count(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r);
 
+/* rmtree_contents() of the directory open at dirfd, found at name in parentfd, then name itself, if it still is
+ * that directory (same device and inode), through parentfd with the caller's own rights (not the owner's: a
+ * base may be root's). Entries that appear meanwhile are removed by scanning again, as for every directory of
+ * the walk, a bounded number of times. Returns the first failure below as rmtree_contents() does; else 0 when
+ * the directory is gone (removed here or by someone else), -ESTALE when it was moved away from name (its
+ * contents removed all the same), -ENOTEMPTY when entries kept appearing, or another -errno of the rmdir.
+ * Only failures below dirfd go to r's list; r->entries counts the directory too. */
+int rmtree_remove_at(int parentfd, const char *name, int dirfd, const struct rmtree_opts *opts,
+                     struct rmtree_result *r);
+
 void rmtree_result_free(struct rmtree_result *r);
 
 /* Print the failures of removing top (the directory the walk started from, as a path for humans): one line
  * per reported path, "cannot remove TOP/a/b: why", then "... and N more"; if ret failed but nothing was
  * recorded (the top itself), one line for top. */
 void rmtree_report(const char *top, const struct rmtree_result *r, int ret);
-
-/* Change the mode of the object open at fd (an O_PATH fd is fine) without resolving any path again, through
- * /proc/self/fd. Returns 0 or -errno. */
-int fchmod_any(int fd, mode_t mode);
 
 #endif
