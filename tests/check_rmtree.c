@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,17 +146,36 @@ START_TEST(foreign_dirs_not_chmodded)
 }
 END_TEST
 
+/* dfd/outside: what symlinks and hard links in a tree point at, which a removal must leave as it was. */
+static void make_outside(int dfd)
+{
+    make_dir(dfd, "outside", 0700);
+    make_file(dfd, "outside/precious", "keep", 0400);
+    make_dir(dfd, "outside/sub", 0500);
+}
+
+static void assert_outside_intact(int dfd)
+{
+    int out = openat(dfd, "outside", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+
+    ck_assert_int_eq(count_entries(out), 2);
+    ck_assert_int_eq(fstatat(out, "precious", &st, 0), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0400);
+    ck_assert_uint_eq(st.st_nlink, 1);
+    ck_assert_int_eq(fstatat(out, "sub", &st, 0), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0500);
+    close(out);
+}
+
 START_TEST(symlinks_not_followed)
 {
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir)), tree;
     struct rmtree_opts o = {.threads = thread_counts[_i]};
     struct rmtree_result r = {0};
-    struct stat st;
 
-    make_dir(dfd, "outside", 0700);
-    make_file(dfd, "outside/precious", "keep", 0400);
-    make_dir(dfd, "outside/sub", 0500);
+    make_outside(dfd);
     make_dir(dfd, "tree", 0700);
     tree = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ck_assert_int_ge(tree, 0);
@@ -174,11 +194,9 @@ START_TEST(symlinks_not_followed)
     }
     ck_assert_int_eq(rmtree_contents(tree, &o, &r), 0);
     ck_assert_int_eq(count_entries(tree), 0);
-    ck_assert_int_eq(fstatat(dfd, "outside/precious", &st, 0), 0);
-    ck_assert_uint_eq(st.st_mode & 07777, 0400);
-    ck_assert_uint_eq(st.st_nlink, 1);
-    ck_assert_int_eq(fstatat(dfd, "outside/sub", &st, 0), 0);
-    ck_assert_uint_eq(st.st_mode & 07777, 0500);
+    /* Five subdirectories at the top: a parallel region with every thread asked for, whatever the host. */
+    ck_assert_uint_eq(r.threads, o.threads);
+    assert_outside_intact(dfd);
     close(tree);
     rmtree_result_free(&r);
 }
@@ -206,12 +224,13 @@ START_TEST(deep_chain_bounded_fds)
     /* 20,000 levels: paths far beyond PATH_MAX, where Python 3.11's rmtree hits RecursionError. */
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
     struct rmtree_result r = {0};
     struct rlimit rl = {24, 24};
 
     make_chain(dfd, 20000);
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    ck_assert_int_eq(rmtree_contents(dfd, NULL, &r), 0);
+    ck_assert_int_eq(rmtree_contents(dfd, &o, &r), 0);
     ck_assert_uint_eq(r.entries, 20000 + 20);
     ck_assert_uint_le(r.max_fds, 8);
     ck_assert_int_eq(count_entries(dfd), 0);
@@ -219,10 +238,84 @@ START_TEST(deep_chain_bounded_fds)
 }
 END_TEST
 
+/* Until killed: swap tree/dN (N < 20) for a symlink to outside and back, and plant symlinks to outside in
+ * them, as fast as possible; a removal that followed a symlink or resolved a path again would reach outside.
+ * Writes one byte to ready once started. */
+static void race_symlinks(int tree, const char *outside, int ready)
+{
+    char d[32], moved[32], s[40];
+
+    ck_assert_int_eq(write(ready, "r", 1), 1);
+    for (unsigned i = 0;; i++) {
+        (void)snprintf(d, sizeof(d), "d%u", i % 20);
+        (void)snprintf(moved, sizeof(moved), "d%u.moved", i % 20);
+        (void)snprintf(s, sizeof(s), "d%u/s", i % 20);
+        if (renameat(tree, d, tree, moved) == 0) {
+            (void)symlinkat(outside, tree, d);
+            (void)unlinkat(tree, d, 0);
+            (void)renameat(tree, moved, tree, d);
+        }
+        (void)symlinkat(outside, tree, s);
+    }
+}
+
+START_TEST(racer_swapping_symlinks)
+{
+    /* The CLI's symlink race (e2e-removal.sh) with 1, 2 and 4 threads whatever the host: 5 rounds, and the
+     * outside directory must stay exactly as it was (contents, modes, link counts). */
+    char dir[PATH_MAX], outside[PATH_MAX + 16], name[32];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
+
+    (void)snprintf(outside, sizeof(outside), "%s/outside", dir);
+    make_outside(dfd);
+    make_dir(dfd, "tree", 0700);
+    for (int round = 0; round < 5; round++) {
+        int tree = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC), pipefd[2];
+        struct rmtree_result r = {0};
+        char c;
+        pid_t racer;
+
+        for (int i = 0; i < 20; i++) {
+            for (int j = 0; j < 10; j++) {
+                (void)snprintf(name, sizeof(name), "d%d", i);
+                (void)mkdirat(tree, name, 0700);
+                (void)snprintf(name, sizeof(name), "d%d/e%d", i, j);
+                make_dir(tree, name, 0700);
+                (void)snprintf(name, sizeof(name), "d%d/e%d/f", i, j);
+                make_file(tree, name, "x", 0600);
+            }
+        }
+        ck_assert_int_eq(pipe(pipefd), 0);
+        racer = fork();
+        ck_assert_int_ge(racer, 0);
+        if (racer == 0) {
+            race_symlinks(tree, outside, pipefd[1]);
+            _exit(0);
+        }
+        ck_assert_int_eq(read(pipefd[0], &c, 1), 1);
+        (void)rmtree_contents(tree, &o, &r);
+        ck_assert_int_eq(kill(racer, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(racer, NULL, 0), racer);
+        /* What the racer left (a renamed directory, a symlink) goes once it has stopped. */
+        rmtree_result_free(&r);
+        memset(&r, 0, sizeof(r));
+        ck_assert_int_eq(rmtree_contents(tree, &o, &r), 0);
+        ck_assert_int_eq(count_entries(tree), 0);
+        rmtree_result_free(&r);
+        close(tree);
+        close(pipefd[0]);
+        close(pipefd[1]);
+    }
+    assert_outside_intact(dfd);
+}
+END_TEST
+
 START_TEST(mount_points_not_crossed)
 {
     char dir[PATH_MAX], src[PATH_MAX + 16], dst[PATH_MAX + 16];
     int dfd, tree, ret;
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
     struct rmtree_result r = {0};
 
     /* Before any fd is opened: lookups through an fd opened earlier would see the old namespace's mounts. */
@@ -241,7 +334,7 @@ START_TEST(mount_points_not_crossed)
     (void)snprintf(dst, sizeof(dst), "%s/tree/tmp", dir);
     ck_assert_int_eq(mount("tmpfs", dst, "tmpfs", 0, "size=1M"), 0);
     tree = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ret = rmtree_contents(tree, NULL, &r);
+    ret = rmtree_contents(tree, &o, &r);
     dump_errors(&r);
     ck_assert_int_eq(ret, -EXDEV);
     ck_assert_uint_eq(r.nerrors, 2);
@@ -309,12 +402,15 @@ static void make_owner_tree(int dfd, const char *dir, int nwide)
 START_TEST(removes_with_owners_rights)
 {
     /* Root removing nobody's tree as nobody: root's file in root's 0755 directory stays, as it would for
-     * nobody; 8 subdirectories with 4 threads have the workers remove them, one of them with 1 thread. */
+     * nobody; 8 subdirectories have the workers, each under nobody's identity, remove them; one subdirectory
+     * stays on the calling thread. */
     int nwide = _i == 0 ? 1 : 8;
     char dir[PATH_MAX], name[32];
     int dfd = scratch_dir(dir, sizeof(dir));
-    struct rmtree_opts o = {
-        .threads = _i == 0 ? 1 : 4, .as_owner = true, .owner_uid = NOBODY, .owner_gid = NOBODY};
+    struct rmtree_opts o = {.threads = thread_counts[_i > 0 ? _i - 1 : 0],
+                            .as_owner = true,
+                            .owner_uid = NOBODY,
+                            .owner_gid = NOBODY};
     struct rmtree_result r = {0};
     int ret;
 
@@ -557,11 +653,12 @@ static Suite *rmtree_suite(void)
     tcase_add_loop_test(tc, unreadable_and_readonly_dirs_as_owner, 0, 2);
     tcase_add_test(tc, foreign_dirs_not_chmodded);
     tcase_add_loop_test(tc, symlinks_not_followed, 0, ARRAY_SIZE(thread_counts));
-    tcase_add_test(tc, deep_chain_bounded_fds);
+    tcase_add_loop_test(tc, deep_chain_bounded_fds, 0, ARRAY_SIZE(thread_counts));
+    tcase_add_loop_test(tc, racer_swapping_symlinks, 0, ARRAY_SIZE(thread_counts));
     tcase_add_loop_test(tc, few_fds_left, 0, ARRAY_SIZE(thread_counts));
     suite_add_tcase(s, tc);
     tc = tcase_create("owner");
-    tcase_add_loop_test(tc, removes_with_owners_rights, 0, 2);
+    tcase_add_loop_test(tc, removes_with_owners_rights, 0, 1 + ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, owner_dirs_chmodded_as_owner);
     tcase_add_test(tc, creds_enter_and_leave);
     suite_add_tcase(s, tc);
@@ -571,7 +668,7 @@ static Suite *rmtree_suite(void)
     tcase_add_test(tc, count_stops_at_mounts);
     suite_add_tcase(s, tc);
     tc = tcase_create("mounts");
-    tcase_add_test(tc, mount_points_not_crossed);
+    tcase_add_loop_test(tc, mount_points_not_crossed, 0, ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, errors_capped_and_rest_removed);
     suite_add_tcase(s, tc);
     return s;
