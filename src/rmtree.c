@@ -4,10 +4,12 @@
 
 #include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,7 +50,8 @@ struct frame {
     dev_t dev;
     ino_t ino;
     size_t name_off;   /* its name in walk.names, NO_NAME for the top */
-    size_t pend_start; /* its subdirectories still to visit are the names from here to the end of walk.names */
+    size_t pend_start; /* its subdirectories are the names from here to the end of walk.names */
+    size_t pend_next;  /* the next of them to visit */
 };
 
 /* State shared by the threads of one walk. */
@@ -440,7 +443,7 @@ static int scan(struct walk *w)
 
     f->scanned = true;
     f->scans++;
-    f->pend_start = w->nlen;
+    f->pend_start = f->pend_next = w->nlen;
     if (lseek(f->fd, 0, SEEK_SET) < 0) {
         fail(w, "", neg_errno());
         f->failed = true;
@@ -520,16 +523,16 @@ static int push_frame(struct walk *w)
     return 0;
 }
 
-/* Descend into the last pending subdirectory of the deepest frame. */
+/* Descend into the next pending subdirectory of the deepest frame. They are taken in the order the scan read
+ * them, as rm -rf does: on btrfs the order of the parent's index items and of the inodes. */
 static int descend(struct walk *w)
 {
     struct frame *f = &w->frames[w->depth - 1];
-    size_t off = w->nlen - 1; /* the last name ends at nlen - 1 */
+    size_t off = f->pend_next;
     struct frame *child;
     int ret;
 
-    while (off > f->pend_start && w->names[off - 1] != '\0')
-        off--;
+    f->pend_next += strlen(w->names + off) + 1;
     ret = push_frame(w);
     if (ret < 0) {
         fail(w, w->names + off, ret);
@@ -543,10 +546,8 @@ static int descend(struct walk *w)
         /* Swapped for a symlink or a file since the scan: unlink that entry, never follow it. Unlinked, it is
          * done: there is no directory to enter. */
         ret = unlink_entry(w, f->fd, w->names + off);
-        if (ret == 0) {
-            w->nlen = off;
+        if (ret == 0)
             return 0;
-        }
     }
     if (ret < 0) {
         /* ENOENT: removed by someone else meanwhile, which is what we wanted. */
@@ -556,10 +557,9 @@ static int descend(struct walk *w)
             if (w->sh->count_only)
                 w->entries++; /* a directory we may not read or enter is still one entry */
         }
-        w->nlen = off;
         return 0;
     }
-    child->pend_start = w->nlen;
+    child->pend_start = child->pend_next = w->nlen;
     w->depth++;
     if (w->depth > w->levels + 1)
         close_frame_fd(w, &w->frames[w->depth - w->levels - 1]);
@@ -590,14 +590,17 @@ static int reopen_parent(struct walk *w)
     return 0;
 }
 
-/* unlinkat(AT_REMOVEDIR) of the directory of frame f failed with err. If entries appeared in it while we
+/* unlinkat(AT_REMOVEDIR) of the deepest frame's directory failed with err. If entries appeared in it while we
  * worked, read it again, a bounded number of times: something that keeps creating entries is reported, not
  * chased forever. */
-static bool rescan(struct frame *f, int err)
+static bool rescan(struct walk *w, int err)
 {
+    struct frame *f = &w->frames[w->depth - 1];
+
     if (err != ENOTEMPTY || f->scans >= MAX_SCANS)
         return false;
     f->scanned = false;
+    w->nlen = f->pend_start; /* the names of the last scan, all visited */
     return true;
 }
 
@@ -620,7 +623,7 @@ static int ascend(struct walk *w)
     } else if (!f->failed) {
         if (unlinkat(p->fd, name, AT_REMOVEDIR) == 0) {
             w->entries++;
-        } else if (rescan(f, errno)) {
+        } else if (rescan(w, errno)) {
             return 0;
         } else if (errno != ENOENT) {
             ret = neg_errno();
@@ -633,7 +636,7 @@ static int ascend(struct walk *w)
     if (f->failed)
         p->failed = true;
     close_frame_fd(w, f);
-    w->nlen = f->name_off;
+    w->nlen = f->pend_start; /* its names, above the rest of its parent's */
     w->depth--;
     return 0;
 }
@@ -671,7 +674,7 @@ static int remove_top(struct walk *w)
         ret = -ESTALE; /* only the inode we hold: ours was moved, and what took its name is not ours */
     else if (unlinkat(sh->top_parent, sh->top_name, AT_REMOVEDIR) == 0)
         w->entries++;
-    else if (rescan(f, errno))
+    else if (rescan(w, errno))
         sh->top_done = false;
     else if (errno != ENOENT)
         ret = neg_errno();
@@ -695,7 +698,7 @@ static void walk_loop(struct walk *w)
             ret = scan(w);
             if (ret == 0 && w->is_main && w->sh->nthreads > 1)
                 ret = parallel_region(w);
-        } else if (w->nlen > f->pend_start) {
+        } else if (f->pend_next < w->nlen) {
             ret = descend(w);
         } else if (w->depth > 1) {
             ret = ascend(w);
@@ -766,7 +769,8 @@ static bool remove_subtree(struct walk *w, const char *name)
                                   .dev = sh->parent_dev,
                                   .ino = sh->parent_ino,
                                   .name_off = NO_NAME,
-                                  .pend_start = 0};
+                                  .pend_start = 0,
+                                  .pend_next = 0};
     w->prefix = sh->prefix;
     if (push_name(w, name) < 0) {
         fail(w, name, -ENOMEM);
@@ -852,17 +856,58 @@ static int parallel_region(struct walk *w)
         f->failed = true;
     sh->names = NULL;
     walk_free(sub);
-    w->nlen = f->pend_start;
+    w->nlen = f->pend_next = f->pend_start;
     return 0;
 }
 
-static unsigned thread_count(const struct rmtree_opts *opts)
-{
-    long n = opts->threads ? (long)opts->threads : sysconf(_SC_NPROCESSORS_ONLN);
+/* How many threads remove a tree on each filesystem (statfs(2) f_type), and why; measured with make bench on
+ * fresh images of each, wide, flat and deep trees (README, Performance). Where the kernel locks each directory
+ * and nothing else much (tmpfs, ext4), threads working in different directories run side by side and a wide
+ * tree goes about twice as fast on two cores. XFS and btrfs serialise much of an unlink further down (XFS's
+ * log and its background inode inactivation, btrfs's b-tree locks and delayed references), and there threads
+ * were slower than one: 1.2-1.4x XFS's single-threaded time with 2 and 4 threads, no gain at all on btrfs. A
+ * filesystem not measured gets one thread, the order rm -rf itself removes in. */
+static const struct fs_policy {
+    unsigned long magic;
+    bool parallel;
+    const char *why;
+} fs_policies[] = {
+    {TMPFS_MAGIC, true, "tmpfs: one thread per CPU, up to 4"},
+    {EXT4_SUPER_MAGIC, true, "ext4: one thread per CPU, up to 4"},
+    {XFS_SUPER_MAGIC, false, "xfs: one thread, threads contend in its log"},
+    {BTRFS_SUPER_MAGIC, false, "btrfs: one thread, threads contend on its b-tree locks"},
+};
 
-    if (n < 1)
-        n = 1;
-    return n > WORKPOOL_MAX_THREADS ? WORKPOOL_MAX_THREADS : (unsigned)n;
+/* The threads the walk of the tree at dirfd may use, before fitting them into the fds left, and why. */
+static unsigned thread_policy(int dirfd, const struct rmtree_opts *opts, bool count_only, const char **why)
+{
+    const struct fs_policy *pol = NULL;
+    struct statfs fs;
+    long cpus;
+
+    if (count_only) {
+        *why = "counting reads on one thread";
+        return 1;
+    }
+    if (opts->threads) {
+        *why = "asked for";
+        return opts->threads > WORKPOOL_MAX_THREADS ? WORKPOOL_MAX_THREADS : opts->threads;
+    }
+    if (fstatfs(dirfd, &fs) == 0)
+        for (size_t i = 0; i < ARRAY_SIZE(fs_policies) && !pol; i++)
+            if ((unsigned long)fs.f_type == fs_policies[i].magic)
+                pol = &fs_policies[i];
+    if (!pol) {
+        *why = "filesystem not measured: one thread, as rm -rf";
+        return 1;
+    }
+    *why = pol->why;
+    if (!pol->parallel)
+        return 1;
+    cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    return cpus > WORKPOOL_MAX_THREADS ? WORKPOOL_MAX_THREADS : (unsigned)cpus;
 }
 
 /* How many more fds this process can open now, counted up to FDS_WANTED: dup()s of fd, closed again. */
@@ -926,7 +971,12 @@ static int run_walk(int parentfd, const char *name, int dirfd, const struct rmtr
     sh.mnt_id = top.mnt_id;
     sh.open_fds = 1;
     sh.count_only = count_only;
-    fit_fds(&sh, dirfd, count_only ? 1 : thread_count(sh.opts));
+    r->threads_max = thread_policy(dirfd, sh.opts, count_only, &r->threads_why);
+    fit_fds(&sh, dirfd, r->threads_max);
+    if (sh.nthreads < r->threads_max) {
+        r->threads_max = sh.nthreads;
+        r->threads_why = "few file descriptors left";
+    }
     if (r->max_fds < 1)
         r->max_fds = 1;
     if (r->threads < 1)

@@ -21,13 +21,15 @@ struct rmtree_result {
     unsigned long long nerrors; /* every failure, reported or not */
     struct rmtree_error errors[RMTREE_MAX_REPORTED];
     size_t nreported;
-    unsigned max_fds; /* most directory fds the walk held at once, the caller's included */
-    unsigned threads; /* most threads that removed at once, the caller's included */
+    unsigned max_fds;     /* most directory fds the walk held at once, the caller's included */
+    unsigned threads;     /* most threads that removed at once, the caller's included */
+    unsigned threads_max; /* the most the walk would have used: threads is 1 if no directory was wide enough */
+    const char *threads_why; /* static text, why threads_max: the filesystem's policy, "asked for", fds left */
 };
 
 struct rmtree_opts {
     bool count_bytes; /* fstatat each non-directory to total its size (costs one call per file) */
-    unsigned threads; /* most threads to use, the caller's included; 0: one per online CPU, at most 4 */
+    unsigned threads; /* most threads to use, the caller's included (at most 4); 0: the filesystem's policy */
     bool as_owner;    /* remove with the rights of owner_uid/owner_gid only */
     uid_t owner_uid;
     gid_t owner_gid; /* the owner's own group, which an unprivileged owner can take (not the tree's group) */
@@ -66,9 +68,12 @@ void rmtree_creds_leave(struct rmtree_creds *saved); /* restore exactly what ent
  * starts (RLIMIT_NOFILE, ulimit -n): fewer threads, then fewer cached ancestors, down to one thread holding two
  * fds beyond dirfd.
  *
- * A directory with several subdirectories has them removed by a few threads at once (the kernel locks each
- * directory, not the filesystem, so unlinks in different directories run in parallel); deep or flat trees
- * stay on the calling thread. Errors, counts and the first-error rule are the same either way.
+ * A directory with several subdirectories has them removed by a few threads at once where that pays: opts->
+ * threads, else the policy of the filesystem dirfd is on (statfs(2) f_type): one thread per CPU, at most 4, on
+ * tmpfs and ext4, where the kernel locks each directory and little else, so unlinks in different directories
+ * run side by side; one thread on XFS and btrfs, which serialise unlinks further down, and on filesystems not
+ * measured. Deep or flat trees stay on the calling thread. r->threads, threads_max and threads_why say what was
+ * used and why. Errors, counts and the first-error rule are the same either way.
  *
  * Keeps going after a failure; a directory left non-empty by a failure below it is not reported again.
  * Returns 0 when everything was removed, else the negative errno of the first failure. Counts and failures are

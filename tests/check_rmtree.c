@@ -644,6 +644,61 @@ START_TEST(count_stops_at_mounts)
 }
 END_TEST
 
+/* The filesystems whose removal policy is tested: how to make one, and the threads the policy gives it. */
+static const struct {
+    const char *type;
+    const char *mkfs; /* NULL: tmpfs, mounted directly */
+    bool parallel;
+} policy_fs[] = {
+    {"tmpfs", NULL, true},
+    {"ext4", "mkfs.ext4 -q -F", true},
+    {"xfs", "mkfs.xfs -q -f", false},
+    {"btrfs", "mkfs.btrfs -q -f", false},
+};
+
+START_TEST(policy_per_filesystem)
+{
+    /* A wide tree on each filesystem, removed with the default (0) thread count: the policy's count is what
+     * the result reports, read from the filesystem the tree is on, not from the host's. */
+    char dir[PATH_MAX], cmd[4 * PATH_MAX + 128];
+    int dfd, tree;
+    struct rmtree_result r = {0};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned want = !policy_fs[_i].parallel ? 1 : cpus > 4 ? 4 : cpus < 1 ? 1 : (unsigned)cpus;
+
+    private_mounts();
+    dfd = scratch_dir(dir, sizeof(dir));
+    make_dir(dfd, "mnt", 0700);
+    if (policy_fs[_i].mkfs) {
+        (void)snprintf(cmd, sizeof(cmd),
+                       "truncate -s 320M %s/img && %s %s/img >/dev/null && mount -o loop %s/img %s/mnt", dir,
+                       policy_fs[_i].mkfs, dir, dir, dir);
+        ck_assert_msg(system(cmd) == 0, "%s: cannot make a %s image (bootstrap.sh installs its mkfs)", cmd,
+                      policy_fs[_i].type);
+    } else {
+        (void)snprintf(cmd, sizeof(cmd), "%s/mnt", dir);
+        ck_assert_int_eq(mount("tmpfs", cmd, "tmpfs", 0, "size=16M"), 0);
+    }
+    tree = openat(dfd, "mnt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(tree, 0);
+    for (int i = 0; i < 8; i++) {
+        char name[16];
+        (void)snprintf(name, sizeof(name), "w%d", i);
+        make_dir(tree, name, 0700);
+        (void)snprintf(name, sizeof(name), "w%d/f", i);
+        make_file(tree, name, "x", 0600);
+    }
+    ck_assert_int_eq(rmtree_contents(tree, NULL, &r), 0);
+    ck_assert_int_eq(count_entries(tree), 0);
+    ck_assert_uint_eq(r.threads_max, want);
+    ck_assert_uint_eq(r.threads, want);
+    ck_assert_msg(strncmp(r.threads_why, policy_fs[_i].type, strlen(policy_fs[_i].type)) == 0, "why %s on %s",
+                  r.threads_why, policy_fs[_i].type);
+    close(tree);
+    rmtree_result_free(&r);
+}
+END_TEST
+
 static Suite *rmtree_suite(void)
 {
     Suite *s = suite_create("rmtree");
@@ -661,6 +716,9 @@ static Suite *rmtree_suite(void)
     tcase_add_loop_test(tc, removes_with_owners_rights, 0, 1 + ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, owner_dirs_chmodded_as_owner);
     tcase_add_test(tc, creds_enter_and_leave);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("policy");
+    tcase_add_loop_test(tc, policy_per_filesystem, 0, ARRAY_SIZE(policy_fs));
     suite_add_tcase(s, tc);
     tc = tcase_create("count");
     tcase_add_test(tc, count_reads_only);
