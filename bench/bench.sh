@@ -3,7 +3,8 @@
 # bench.sh — tmprun measured side by side with what it replaces (make bench; not part of make check).
 # Every case builds identical trees for both sides, runs them alternately RUNS times, and prints the medians,
 # their ratio and the peak RSS. Removal goes through the public CLI: tmprun --gc --older-than=0 on a base
-# directory holding one workspace-named tree. Needs root (loop-mounted ext4 and tmpfs scratch filesystems).
+# directory holding one workspace-named tree. Needs root (loop-mounted ext4, XFS and btrfs images and tmpfs;
+# mkfs.xfs and mkfs.btrfs are installed with apt-get when missing).
 set -eu
 : "${TMPRUN:?}" "${BENCHTOOL:?}" "${FLOOR:?}"
 RUNS=${RUNS:-5}
@@ -12,10 +13,10 @@ SCALE=${SCALE:-1}   # SCALE=10 divides the tree sizes by 10 for a quick look
 work=$(mktemp -d /tmp/tmprun-bench.XXXXXX)
 img=/dev/shm/tmprun-bench.$$.img
 cleanup() {
-    for m in "$work/ext4" "$work/tmpfs"; do
+    for m in "$work/ext4" "$work/tmpfs" "$work/xfs" "$work/btrfs"; do
         mountpoint -q "$m" 2>/dev/null && umount "$m"
     done
-    rm -f "$img"
+    rm -f "$img" "$img.xfs" "$img.btrfs"
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -27,6 +28,26 @@ truncate -s 8G "$img"
 mkfs.ext4 -q -F -N 2600000 -E lazy_itable_init=0,lazy_journal_init=0 "$img"
 mount -o loop "$img" "$work/ext4"
 mount -t tmpfs -o size=8G,nr_inodes=3000000 tmpfs "$work/tmpfs"
+
+# --- XFS and btrfs (rmtree's per-filesystem thread policy) ---
+# RHEL's and Fedora's/openSUSE's defaults, where threads contend below the directory lock: fresh images in
+# memory as for ext4, made with the distribution's tools, installed here if missing.
+missing=
+command -v mkfs.xfs >/dev/null || missing="$missing xfsprogs"
+command -v mkfs.btrfs >/dev/null || missing="$missing btrfs-progs"
+if [ -n "$missing" ]; then
+    echo "bench: installing$missing" >&2
+    # shellcheck disable=SC2086 # one word per package
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null; }
+fi
+mkdir -p "$work/xfs" "$work/btrfs"
+truncate -s 6G "$img.xfs" "$img.btrfs"
+mkfs.xfs -q -f "$img.xfs"
+mkfs.btrfs -q -f "$img.btrfs" >/dev/null
+mount -o loop "$img.xfs" "$work/xfs"
+mount -o loop "$img.btrfs" "$work/btrfs"
+# --- end XFS and btrfs ---
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 max() { sort -n | tail -n 1; }
@@ -87,6 +108,14 @@ removal "flat 100000 files, fresh ext4" "$work/ext4" flat $((100000 / SCALE))
 removal "chain 20000, fresh ext4" "$work/ext4" chain $((20000 / SCALE))
 removal "chain 100000 (ulimit -n 32), ext4" "$work/ext4" chain $((100000 / SCALE))
 RUNS=1 removal "1000000 files (1000x1000), tmpfs" "$work/tmpfs" wide "$d" 1000
+
+# --- removal on every filesystem: wide, flat and deep, with the thread count each one's policy gives ---
+for fsname in tmpfs xfs btrfs; do
+    [ "$fsname" = tmpfs ] || removal "wide 1000x100, $fsname" "$work/$fsname" wide "$d" 100
+    removal "flat 100000 files, $fsname" "$work/$fsname" flat $((100000 / SCALE))
+    removal "chain 20000, $fsname" "$work/$fsname" chain $((20000 / SCALE))
+done
+# --- end removal on every filesystem ---
 
 # Start-up: tmprun -- true against the fork-exec floor and the shell idiom, N runs each, alternating blocks.
 n=$((500 / SCALE))

@@ -21,12 +21,15 @@ struct rmtree_result {
     unsigned long long nerrors; /* every failure, reported or not */
     struct rmtree_error errors[RMTREE_MAX_REPORTED];
     size_t nreported;
-    unsigned max_fds; /* most directory fds the walk held at once, the caller's included */
+    unsigned max_fds;     /* most directory fds the walk held at once, the caller's included */
+    unsigned threads;     /* most threads that removed at once, the caller's included */
+    unsigned threads_max; /* the most the walk would have used: threads is 1 if no directory was wide enough */
+    const char *threads_why; /* static text, why threads_max: the filesystem's policy, "asked for", fds left */
 };
 
 struct rmtree_opts {
     bool count_bytes; /* fstatat each non-directory to total its size (costs one call per file) */
-    unsigned threads; /* most threads to use, the caller's included; 0: one per online CPU, at most 4 */
+    unsigned threads; /* most threads to use, the caller's included (at most 4); 0: the filesystem's policy */
     bool as_owner;    /* remove with the rights of owner_uid/owner_gid only */
     uid_t owner_uid;
     gid_t owner_gid; /* the owner's own group, which an unprivileged owner can take (not the tree's group) */
@@ -50,8 +53,8 @@ struct rmtree_creds {
 int rmtree_creds_enter(uid_t uid, gid_t gid, struct rmtree_creds *saved);
 void rmtree_creds_leave(struct rmtree_creds *saved); /* restore exactly what enter saved; frees */
 
-/* Remove every entry below the directory open at dirfd, which stays open and in place (the caller removes the
- * directory itself through its parent, see workspace_cleanup()).
+/* Remove every entry below the directory open at dirfd, which stays open and in place (rmtree_remove_at()
+ * removes the directory itself too).
  *
  * Never follows a symlink (symlinks are unlinked, not entered); every descent is openat(O_NOFOLLOW|O_DIRECTORY)
  * relative to the parent's fd; a directory on another mount (a bind mount, another filesystem, one mounted
@@ -65,14 +68,36 @@ void rmtree_creds_leave(struct rmtree_creds *saved); /* restore exactly what ent
  * starts (RLIMIT_NOFILE, ulimit -n): fewer threads, then fewer cached ancestors, down to one thread holding two
  * fds beyond dirfd.
  *
- * A directory with several subdirectories has them removed by a few threads at once (the kernel locks each
- * directory, not the filesystem, so unlinks in different directories run in parallel); deep or flat trees
- * stay on the calling thread. Errors, counts and the first-error rule are the same either way.
+ * A directory with several subdirectories has them removed by a few threads at once where that pays: opts->
+ * threads, else the policy of the filesystem dirfd is on (statfs(2) f_type): one thread per CPU, at most 4, on
+ * tmpfs and ext4, where the kernel locks each directory and little else, so unlinks in different directories
+ * run side by side; one thread on XFS and btrfs, which serialise unlinks further down, and on filesystems not
+ * measured. Deep or flat trees stay on the calling thread. r->threads, threads_max and threads_why say what was
+ * used and why. Errors, counts and the first-error rule are the same either way.
  *
  * Keeps going after a failure; a directory left non-empty by a failure below it is not reported again.
  * Returns 0 when everything was removed, else the negative errno of the first failure. Counts and failures are
  * added to r, which the caller zeroes first and releases with rmtree_result_free(). */
 int rmtree_contents(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r);
+
+/* Count what rmtree_contents() would remove, reading only: the same walk (fd-relative, never following a
+ * symlink, never entering another mount, the same bounded fds and memory), on the calling thread, but nothing
+ * is unlinked or chmodded. r->entries gets every entry below dirfd (directories included), r->bytes the sum of
+ * st_size of its non-directories (opts->count_bytes is implied). A directory that cannot be entered
+ * (unreadable: -EACCES; a mount point: -EXDEV) counts as one entry and is recorded in r as a failure, its
+ * contents unknown. With opts->as_owner it reads with the owner's rights. Returns 0, or the first failure's
+ * negative errno with the counts of everything else. */
+int rmtree_count(int dirfd, const struct rmtree_opts *opts, struct rmtree_result *r);
+
+/* rmtree_contents() of the directory open at dirfd, found at name in parentfd, then name itself, if it still is
+ * that directory (same device and inode), through parentfd with the caller's own rights (not the owner's: a
+ * base may be root's). Entries that appear meanwhile are removed by scanning again, as for every directory of
+ * the walk, a bounded number of times. Returns the first failure below as rmtree_contents() does; else 0 when
+ * the directory is gone (removed here or by someone else), -ESTALE when it was moved away from name (its
+ * contents removed all the same), -ENOTEMPTY when entries kept appearing, or another -errno of the rmdir.
+ * Only failures below dirfd go to r's list; r->entries counts the directory too. */
+int rmtree_remove_at(int parentfd, const char *name, int dirfd, const struct rmtree_opts *opts,
+                     struct rmtree_result *r);
 
 void rmtree_result_free(struct rmtree_result *r);
 
@@ -80,9 +105,5 @@ void rmtree_result_free(struct rmtree_result *r);
  * per reported path, "cannot remove TOP/a/b: why", then "... and N more"; if ret failed but nothing was
  * recorded (the top itself), one line for top. */
 void rmtree_report(const char *top, const struct rmtree_result *r, int ret);
-
-/* Change the mode of the object open at fd (an O_PATH fd is fine) without resolving any path again, through
- * /proc/self/fd. Returns 0 or -errno. */
-int fchmod_any(int fd, mode_t mode);
 
 #endif

@@ -349,7 +349,8 @@ static int adopt(struct workspace *ws, const struct workspace_spec *spec)
     ws->dev = st.st_dev;
     ws->ino = st.st_ino;
     ws->uid = st.st_uid;
-    /* The owner's own group, which rmtree takes as fsgid: a setgid base may have given the directory another. */
+    /* The owner's own group, which rmtree takes as fsgid: a setgid base may have given the directory another.
+     */
     ws->gid = spec->gid != (gid_t)-1 ? spec->gid : getegid();
     ws->fd = steal_fd(&fd);
     ws->child_fd = steal_fd(&child);
@@ -428,40 +429,6 @@ static int vet_workspace(const struct fdstat *base, int fd, uid_t owner, struct 
     return 0;
 }
 
-/* Remove the directory open at fd, found at name in basefd: everything below it, then name itself if it still
- * is that directory. 0 when it is gone, -ESTALE when it was moved away from name (its contents were removed
- * through fd all the same), or another -errno. */
-static int remove_dir_at(int basefd, const char *name, int fd, const struct rmtree_opts *opts,
-                         struct rmtree_result *r)
-{
-    struct stat mine, there;
-
-    for (int pass = 0;; pass++) {
-        int ret = rmtree_contents(fd, opts, r);
-        if (ret < 0)
-            return ret;
-        if (fstat(fd, &mine) < 0)
-            return neg_errno();
-        if (mine.st_nlink == 0)
-            return 0; /* removed meanwhile: what is at name now is for the caller to look at */
-        if (fstatat(basefd, name, &there, AT_SYMLINK_NOFOLLOW) < 0)
-            return errno == ENOENT ? -ESTALE : neg_errno();
-        /* Only the inode we hold: if name now is something else, ours was moved and is not there. */
-        if (there.st_dev != mine.st_dev || there.st_ino != mine.st_ino)
-            return -ESTALE;
-        if (unlinkat(basefd, name, AT_REMOVEDIR) == 0) {
-            r->entries++;
-            return 0;
-        }
-        ret = neg_errno();
-        if (ret == -ENOENT)
-            return 0;
-        /* Something created an entry after the walk: walk again, a bounded number of times. */
-        if (ret != -ENOTEMPTY || pass == 2)
-            return ret;
-    }
-}
-
 /* How many times what is at the workspace's name may turn out to be yet another directory to remove. Every
  * process of the run has exited by then, and only root or the owner can modify the base (rule 1). */
 #define MAX_REPLACEMENTS 3
@@ -488,7 +455,7 @@ int workspace_remove_at(int basefd, const char *name, int fd, uid_t owner, gid_t
     for (int round = 0; round <= MAX_REPLACEMENTS; round++) {
         ret = vet_workspace(&base, fd, owner, &ws);
         if (ret == 0 && ws.st.st_nlink > 0)
-            ret = remove_dir_at(basefd, name, fd, opts, r);
+            ret = rmtree_remove_at(basefd, name, fd, opts, r);
         if (ret == -ESTALE)
             moved = ret; /* ours was moved away: still look at what took its name */
         else if (ret < 0 || ws.st.st_nlink > 0)

@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,17 +146,36 @@ START_TEST(foreign_dirs_not_chmodded)
 }
 END_TEST
 
+/* dfd/outside: what symlinks and hard links in a tree point at, which a removal must leave as it was. */
+static void make_outside(int dfd)
+{
+    make_dir(dfd, "outside", 0700);
+    make_file(dfd, "outside/precious", "keep", 0400);
+    make_dir(dfd, "outside/sub", 0500);
+}
+
+static void assert_outside_intact(int dfd)
+{
+    int out = openat(dfd, "outside", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+
+    ck_assert_int_eq(count_entries(out), 2);
+    ck_assert_int_eq(fstatat(out, "precious", &st, 0), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0400);
+    ck_assert_uint_eq(st.st_nlink, 1);
+    ck_assert_int_eq(fstatat(out, "sub", &st, 0), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0500);
+    close(out);
+}
+
 START_TEST(symlinks_not_followed)
 {
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir)), tree;
     struct rmtree_opts o = {.threads = thread_counts[_i]};
     struct rmtree_result r = {0};
-    struct stat st;
 
-    make_dir(dfd, "outside", 0700);
-    make_file(dfd, "outside/precious", "keep", 0400);
-    make_dir(dfd, "outside/sub", 0500);
+    make_outside(dfd);
     make_dir(dfd, "tree", 0700);
     tree = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ck_assert_int_ge(tree, 0);
@@ -174,11 +194,9 @@ START_TEST(symlinks_not_followed)
     }
     ck_assert_int_eq(rmtree_contents(tree, &o, &r), 0);
     ck_assert_int_eq(count_entries(tree), 0);
-    ck_assert_int_eq(fstatat(dfd, "outside/precious", &st, 0), 0);
-    ck_assert_uint_eq(st.st_mode & 07777, 0400);
-    ck_assert_uint_eq(st.st_nlink, 1);
-    ck_assert_int_eq(fstatat(dfd, "outside/sub", &st, 0), 0);
-    ck_assert_uint_eq(st.st_mode & 07777, 0500);
+    /* Five subdirectories at the top: a parallel region with every thread asked for, whatever the host. */
+    ck_assert_uint_eq(r.threads, o.threads);
+    assert_outside_intact(dfd);
     close(tree);
     rmtree_result_free(&r);
 }
@@ -206,12 +224,13 @@ START_TEST(deep_chain_bounded_fds)
     /* 20,000 levels: paths far beyond PATH_MAX, where Python 3.11's rmtree hits RecursionError. */
     char dir[PATH_MAX];
     int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
     struct rmtree_result r = {0};
     struct rlimit rl = {24, 24};
 
     make_chain(dfd, 20000);
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    ck_assert_int_eq(rmtree_contents(dfd, NULL, &r), 0);
+    ck_assert_int_eq(rmtree_contents(dfd, &o, &r), 0);
     ck_assert_uint_eq(r.entries, 20000 + 20);
     ck_assert_uint_le(r.max_fds, 8);
     ck_assert_int_eq(count_entries(dfd), 0);
@@ -219,10 +238,84 @@ START_TEST(deep_chain_bounded_fds)
 }
 END_TEST
 
+/* Until killed: swap tree/dN (N < 20) for a symlink to outside and back, and plant symlinks to outside in
+ * them, as fast as possible; a removal that followed a symlink or resolved a path again would reach outside.
+ * Writes one byte to ready once started. */
+static void race_symlinks(int tree, const char *outside, int ready)
+{
+    char d[32], moved[32], s[40];
+
+    ck_assert_int_eq(write(ready, "r", 1), 1);
+    for (unsigned i = 0;; i++) {
+        (void)snprintf(d, sizeof(d), "d%u", i % 20);
+        (void)snprintf(moved, sizeof(moved), "d%u.moved", i % 20);
+        (void)snprintf(s, sizeof(s), "d%u/s", i % 20);
+        if (renameat(tree, d, tree, moved) == 0) {
+            (void)symlinkat(outside, tree, d);
+            (void)unlinkat(tree, d, 0);
+            (void)renameat(tree, moved, tree, d);
+        }
+        (void)symlinkat(outside, tree, s);
+    }
+}
+
+START_TEST(racer_swapping_symlinks)
+{
+    /* The CLI's symlink race (e2e-removal.sh) with 1, 2 and 4 threads whatever the host: 5 rounds, and the
+     * outside directory must stay exactly as it was (contents, modes, link counts). */
+    char dir[PATH_MAX], outside[PATH_MAX + 16], name[32];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
+
+    (void)snprintf(outside, sizeof(outside), "%s/outside", dir);
+    make_outside(dfd);
+    make_dir(dfd, "tree", 0700);
+    for (int round = 0; round < 5; round++) {
+        int tree = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC), pipefd[2];
+        struct rmtree_result r = {0};
+        char c;
+        pid_t racer;
+
+        for (int i = 0; i < 20; i++) {
+            for (int j = 0; j < 10; j++) {
+                (void)snprintf(name, sizeof(name), "d%d", i);
+                (void)mkdirat(tree, name, 0700);
+                (void)snprintf(name, sizeof(name), "d%d/e%d", i, j);
+                make_dir(tree, name, 0700);
+                (void)snprintf(name, sizeof(name), "d%d/e%d/f", i, j);
+                make_file(tree, name, "x", 0600);
+            }
+        }
+        ck_assert_int_eq(pipe(pipefd), 0);
+        racer = fork();
+        ck_assert_int_ge(racer, 0);
+        if (racer == 0) {
+            race_symlinks(tree, outside, pipefd[1]);
+            _exit(0);
+        }
+        ck_assert_int_eq(read(pipefd[0], &c, 1), 1);
+        (void)rmtree_contents(tree, &o, &r);
+        ck_assert_int_eq(kill(racer, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(racer, NULL, 0), racer);
+        /* What the racer left (a renamed directory, a symlink) goes once it has stopped. */
+        rmtree_result_free(&r);
+        memset(&r, 0, sizeof(r));
+        ck_assert_int_eq(rmtree_contents(tree, &o, &r), 0);
+        ck_assert_int_eq(count_entries(tree), 0);
+        rmtree_result_free(&r);
+        close(tree);
+        close(pipefd[0]);
+        close(pipefd[1]);
+    }
+    assert_outside_intact(dfd);
+}
+END_TEST
+
 START_TEST(mount_points_not_crossed)
 {
     char dir[PATH_MAX], src[PATH_MAX + 16], dst[PATH_MAX + 16];
     int dfd, tree, ret;
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
     struct rmtree_result r = {0};
 
     /* Before any fd is opened: lookups through an fd opened earlier would see the old namespace's mounts. */
@@ -241,7 +334,7 @@ START_TEST(mount_points_not_crossed)
     (void)snprintf(dst, sizeof(dst), "%s/tree/tmp", dir);
     ck_assert_int_eq(mount("tmpfs", dst, "tmpfs", 0, "size=1M"), 0);
     tree = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ret = rmtree_contents(tree, NULL, &r);
+    ret = rmtree_contents(tree, &o, &r);
     dump_errors(&r);
     ck_assert_int_eq(ret, -EXDEV);
     ck_assert_uint_eq(r.nerrors, 2);
@@ -309,12 +402,15 @@ static void make_owner_tree(int dfd, const char *dir, int nwide)
 START_TEST(removes_with_owners_rights)
 {
     /* Root removing nobody's tree as nobody: root's file in root's 0755 directory stays, as it would for
-     * nobody; 8 subdirectories with 4 threads have the workers remove them, one of them with 1 thread. */
+     * nobody; 8 subdirectories have the workers, each under nobody's identity, remove them; one subdirectory
+     * stays on the calling thread. */
     int nwide = _i == 0 ? 1 : 8;
     char dir[PATH_MAX], name[32];
     int dfd = scratch_dir(dir, sizeof(dir));
-    struct rmtree_opts o = {
-        .threads = _i == 0 ? 1 : 4, .as_owner = true, .owner_uid = NOBODY, .owner_gid = NOBODY};
+    struct rmtree_opts o = {.threads = thread_counts[_i > 0 ? _i - 1 : 0],
+                            .as_owner = true,
+                            .owner_uid = NOBODY,
+                            .owner_gid = NOBODY};
     struct rmtree_result r = {0};
     int ret;
 
@@ -433,6 +529,176 @@ START_TEST(few_fds_left)
 }
 END_TEST
 
+/* The tree rmtree_count() is tried on: 4 directories, 3 files of 5 + 3 + 4096 bytes, a FIFO and 2 symlinks
+ * (whose st_size is their target's length) to a directory outside holding 100 files, which must not be counted.
+ * With locked set, locked/ is a 0000 directory holding one more file. Returns tree/, opened. */
+static int make_count_tree(int dfd, bool locked)
+{
+    static char page[4097];
+
+    make_dir(dfd, "outside", 0700);
+    for (int i = 0; i < 100; i++) {
+        char name[32];
+        (void)snprintf(name, sizeof(name), "outside/f%d", i);
+        make_file(dfd, name, "x", 0600);
+    }
+    make_dir(dfd, "tree", 0700);
+    make_dir(dfd, "tree/a", 0700);
+    make_dir(dfd, "tree/a/b", 0755);
+    make_dir(dfd, "tree/empty", 0700);
+    make_dir(dfd, "tree/mnt", 0700);
+    make_file(dfd, "tree/a/b/f", "12345", 0600);
+    make_file(dfd, "tree/top", "abc", 0600);
+    memset(page, 'p', sizeof(page) - 1);
+    make_file(dfd, "tree/a/page", page, 0400);
+    ck_assert_int_eq(mkfifoat(dfd, "tree/a/fifo", 0600), 0);
+    ck_assert_int_eq(symlinkat("../../outside", dfd, "tree/a/out"), 0);
+    ck_assert_int_eq(symlinkat("../outside/f1", dfd, "tree/file"), 0);
+    if (locked) {
+        make_dir(dfd, "tree/locked", 0700);
+        make_file(dfd, "tree/locked/secret", "s", 0600);
+        ck_assert_int_eq(fchmodat(dfd, "tree/locked", 0, 0), 0);
+    }
+    return openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* The 0000 directory was left as it was, never chmodded to look inside. */
+static void assert_still_locked(int dfd)
+{
+    struct stat st;
+
+    ck_assert_int_eq(fstatat(dfd, "tree/locked", &st, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0);
+}
+
+#define COUNT_ENTRIES 10
+#define COUNT_BYTES (5 + 3 + 4096 + strlen("../../outside") + strlen("../outside/f1"))
+
+START_TEST(count_reads_only)
+{
+    /* Counted twice: the counts do not change, nothing was removed, and the 0000 directory root reads through
+     * its DAC override keeps its mode. */
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir)), tree = make_count_tree(dfd, true);
+    struct rmtree_result r = {0};
+
+    for (int pass = 0; pass < 2; pass++) {
+        memset(&r, 0, sizeof(r));
+        ck_assert_int_eq(rmtree_count(tree, NULL, &r), 0);
+        ck_assert_uint_eq(r.entries, COUNT_ENTRIES + 2);
+        ck_assert_uint_eq(r.bytes, COUNT_BYTES + 1);
+        ck_assert_uint_eq(r.nerrors, 0);
+        ck_assert_uint_le(r.max_fds, 8);
+        rmtree_result_free(&r);
+    }
+    assert_still_locked(dfd);
+    ck_assert_int_eq(count_entries(tree), 6);
+    ck_assert_int_eq(faccessat(dfd, "outside/f99", F_OK, 0), 0);
+    close(tree);
+}
+END_TEST
+
+START_TEST(count_unreadable_dir_reported)
+{
+    /* The owner's own 0000 directory: counted as one entry and reported, never chmodded to look inside. */
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir)), tree = make_count_tree(dfd, true);
+    struct rmtree_result r = {0};
+
+    chown_tree(dir);
+    become_nobody();
+    ck_assert_int_eq(rmtree_count(tree, NULL, &r), -EACCES);
+    ck_assert_uint_eq(r.entries, COUNT_ENTRIES + 1);
+    ck_assert_uint_eq(r.bytes, COUNT_BYTES);
+    ck_assert_uint_eq(r.nerrors, 1);
+    ck_assert_str_eq(r.errors[0].path, "locked");
+    ck_assert_int_eq(r.errors[0].err, -EACCES);
+    assert_still_locked(dfd);
+    close(tree);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+START_TEST(count_stops_at_mounts)
+{
+    /* The outside directory bind-mounted on tree/mnt: one entry, reported as -EXDEV, its 100 files not counted.
+     */
+    char dir[PATH_MAX], src[PATH_MAX + 16], dst[PATH_MAX + 16];
+    int dfd, tree;
+    struct rmtree_result r = {0};
+
+    private_mounts();
+    dfd = scratch_dir(dir, sizeof(dir));
+    tree = make_count_tree(dfd, false);
+    (void)snprintf(src, sizeof(src), "%s/outside", dir);
+    (void)snprintf(dst, sizeof(dst), "%s/tree/mnt", dir);
+    ck_assert_int_eq(mount(src, dst, NULL, MS_BIND, NULL), 0);
+    ck_assert_int_eq(rmtree_count(tree, NULL, &r), -EXDEV);
+    ck_assert_uint_eq(r.entries, COUNT_ENTRIES);
+    ck_assert_uint_eq(r.bytes, COUNT_BYTES);
+    ck_assert_uint_eq(r.nerrors, 1);
+    ck_assert_str_eq(r.errors[0].path, "mnt");
+    ck_assert_int_eq(count_entries(tree), 5);
+    close(tree);
+    rmtree_result_free(&r);
+}
+END_TEST
+
+/* The filesystems whose removal policy is tested: how to make one, and the threads the policy gives it. */
+static const struct {
+    const char *type;
+    const char *mkfs; /* NULL: tmpfs, mounted directly */
+    bool parallel;
+} policy_fs[] = {
+    {"tmpfs", NULL, true},
+    {"ext4", "mkfs.ext4 -q -F", true},
+    {"xfs", "mkfs.xfs -q -f", false},
+    {"btrfs", "mkfs.btrfs -q -f", false},
+};
+
+START_TEST(policy_per_filesystem)
+{
+    /* A wide tree on each filesystem, removed with the default (0) thread count: the policy's count is what
+     * the result reports, read from the filesystem the tree is on, not from the host's. */
+    char dir[PATH_MAX], cmd[4 * PATH_MAX + 128];
+    int dfd, tree;
+    struct rmtree_result r = {0};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned want = !policy_fs[_i].parallel ? 1 : cpus > 4 ? 4 : cpus < 1 ? 1 : (unsigned)cpus;
+
+    private_mounts();
+    dfd = scratch_dir(dir, sizeof(dir));
+    make_dir(dfd, "mnt", 0700);
+    if (policy_fs[_i].mkfs) {
+        (void)snprintf(cmd, sizeof(cmd),
+                       "truncate -s 320M %s/img && %s %s/img >/dev/null && mount -o loop %s/img %s/mnt", dir,
+                       policy_fs[_i].mkfs, dir, dir, dir);
+        ck_assert_msg(system(cmd) == 0, "%s: cannot make a %s image (bootstrap.sh installs its mkfs)", cmd,
+                      policy_fs[_i].type);
+    } else {
+        (void)snprintf(cmd, sizeof(cmd), "%s/mnt", dir);
+        ck_assert_int_eq(mount("tmpfs", cmd, "tmpfs", 0, "size=16M"), 0);
+    }
+    tree = openat(dfd, "mnt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(tree, 0);
+    for (int i = 0; i < 8; i++) {
+        char name[16];
+        (void)snprintf(name, sizeof(name), "w%d", i);
+        make_dir(tree, name, 0700);
+        (void)snprintf(name, sizeof(name), "w%d/f", i);
+        make_file(tree, name, "x", 0600);
+    }
+    ck_assert_int_eq(rmtree_contents(tree, NULL, &r), 0);
+    ck_assert_int_eq(count_entries(tree), 0);
+    ck_assert_uint_eq(r.threads_max, want);
+    ck_assert_uint_eq(r.threads, want);
+    ck_assert_msg(strncmp(r.threads_why, policy_fs[_i].type, strlen(policy_fs[_i].type)) == 0, "why %s on %s",
+                  r.threads_why, policy_fs[_i].type);
+    close(tree);
+    rmtree_result_free(&r);
+}
+END_TEST
+
 static Suite *rmtree_suite(void)
 {
     Suite *s = suite_create("rmtree");
@@ -442,16 +708,25 @@ static Suite *rmtree_suite(void)
     tcase_add_loop_test(tc, unreadable_and_readonly_dirs_as_owner, 0, 2);
     tcase_add_test(tc, foreign_dirs_not_chmodded);
     tcase_add_loop_test(tc, symlinks_not_followed, 0, ARRAY_SIZE(thread_counts));
-    tcase_add_test(tc, deep_chain_bounded_fds);
+    tcase_add_loop_test(tc, deep_chain_bounded_fds, 0, ARRAY_SIZE(thread_counts));
+    tcase_add_loop_test(tc, racer_swapping_symlinks, 0, ARRAY_SIZE(thread_counts));
     tcase_add_loop_test(tc, few_fds_left, 0, ARRAY_SIZE(thread_counts));
     suite_add_tcase(s, tc);
     tc = tcase_create("owner");
-    tcase_add_loop_test(tc, removes_with_owners_rights, 0, 2);
+    tcase_add_loop_test(tc, removes_with_owners_rights, 0, 1 + ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, owner_dirs_chmodded_as_owner);
     tcase_add_test(tc, creds_enter_and_leave);
     suite_add_tcase(s, tc);
+    tc = tcase_create("policy");
+    tcase_add_loop_test(tc, policy_per_filesystem, 0, ARRAY_SIZE(policy_fs));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("count");
+    tcase_add_test(tc, count_reads_only);
+    tcase_add_test(tc, count_unreadable_dir_reported);
+    tcase_add_test(tc, count_stops_at_mounts);
+    suite_add_tcase(s, tc);
     tc = tcase_create("mounts");
-    tcase_add_test(tc, mount_points_not_crossed);
+    tcase_add_loop_test(tc, mount_points_not_crossed, 0, ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, errors_capped_and_rest_removed);
     suite_add_tcase(s, tc);
     return s;

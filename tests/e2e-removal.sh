@@ -134,11 +134,11 @@ else
 fi
 
 # --- a directory swapped for a symlink between the scan of its parent and the descent into it ---
-# COMMAND leaves d/a, d/big (60,000 files) and d/z. The walk scans d, then takes its subdirectories last
-# first: whichever of a and z comes after big in that order (which one depends on the filesystem's readdir
-# order) is still there while tmprun unlinks big's files. The swapper waits for the first of those unlinks,
-# replaces what is left of a and z by a symlink to a victim directory, and calls it a hit if big still has
-# files then: tmprun must then meet the symlink where it scanned a directory, unlink it and go on.
+# COMMAND leaves d/a, d/big (60,000 files) and d/z. The walk scans d, then takes its subdirectories in the
+# order it read them: whichever of a and z comes after big in that order (which one depends on the
+# filesystem's readdir order) is still there while tmprun unlinks big's files. The swapper waits for the first
+# of those unlinks, replaces what is left of a and z by a symlink to a victim directory, and calls it a hit if
+# big still has files then: tmprun must then meet the symlink where it scanned a directory, unlink it and go on.
 if [ -n "$python" ]; then
     victim=$SCRATCH/victim
     mkdir "$victim"
