@@ -169,6 +169,13 @@ if is_root; then
     assert_eq "$(cat "$ERR")" "tmprun: cannot set up the workspace's lock for COMMAND: Resource temporarily unavailable" \
         "--tmpfs with no process to spare: names the lock keeper and fork's errno"
     assert_eq "$(ls -A "$UDIR/nproc")" "" "--tmpfs with no process to spare: nothing is left"
+    # One to spare: the keeper's middle process starts, the keeper cannot; the failure comes back from it.
+    assert_status 125 "--tmpfs with one process to spare: 125" as_user prlimit --nproc=2 "$USER_TMPRUN" --tmpfs \
+        --keep-on-failure --dir="$UDIR/nproc" touch "$UDIR/nproc-ran"
+    assert_eq "$(cat "$ERR")" "tmprun: cannot set up the workspace's lock for COMMAND: Resource temporarily unavailable" \
+        "--tmpfs with one process to spare: names the lock and fork's errno"
+    assert_absent "$UDIR/nproc-ran" "--tmpfs with one process to spare: COMMAND did not run"
+    assert_eq "$(ls -A "$UDIR/nproc")" "" "--tmpfs with one process to spare: nothing is left"
 else
     skip "failures before COMMAND" "needs root (inject, namespaces, a second user)"
 fi
