@@ -119,6 +119,17 @@ command -v bwrap >/dev/null 2>&1 || apt-get install -y bubblewrap >/dev/null 2>&
 }
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# pair I: the functions side_a and side_b, in that order for an even I, else the other way round.
+pair() {
+    if [ $(($1 % 2)) -eq 0 ]; then
+        side_a
+        side_b
+    else
+        side_b
+        side_a
+    fi
+}
+
 # gc_scale CASE FSDIR: tmprun --gc against find -exec rm -rf + on two bases, each holding NWS identical stale
 # workspaces (benchtool workspaces: 4 files and a subdirectory of 4 files each, modified two hours ago).
 # tmprun ages by the directory's change time too, which benchtool cannot set back: --older-than=0 here.
@@ -133,14 +144,11 @@ gc_scale() {
         "$BENCHTOOL" workspaces "$fs/ga" "$nws" 4
         "$BENCHTOOL" workspaces "$fs/gb" "$nws" 4
         sync
-        set -- find "$fs/ga" -mindepth 1 -maxdepth 1 -name 'tmprun.*' -mmin +60 -exec rm -rf '{}' +
-        if [ $((i % 2)) -eq 0 ]; then
-            timed "$work/find.t" "$@"
-            timed "$work/gc.t" "$TMPRUN" --gc --older-than=0 --dir="$fs/gb"
-        else
-            timed "$work/gc.t" "$TMPRUN" --gc --older-than=0 --dir="$fs/gb"
-            timed "$work/find.t" "$@"
-        fi
+        side_a() {
+            timed "$work/find.t" find "$fs/ga" -mindepth 1 -maxdepth 1 -name 'tmprun.*' -mmin +60 -exec rm -rf '{}' +
+        }
+        side_b() { timed "$work/gc.t" "$TMPRUN" --gc --older-than=0 --dir="$fs/gb"; }
+        pair "$i"
         if [ -n "$(ls -A "$fs/ga")" ] || [ -n "$(ls -A "$fs/gb")" ]; then
             echo "bench: $name: a workspace was left" >&2
             exit 1
@@ -171,7 +179,8 @@ b=$(sed -n 1p "$work/alt.t" | cut -d' ' -f1)
 printf '%-34s %10s %10s %7s\n' "isolation start-up ($ns runs, ms)" "bwrap" "tmprun" "ratio"
 for row in "2 --tmpfs" "3 --private-tmp"; do
     t=$(sed -n "${row%% *}p" "$work/alt.t" | cut -d' ' -f1)
-    printf '%-34s %10.3f %10.3f %7.2f\n' "tmprun ${row#* } -- true" "$b" "$t" "$(echo "$t $b" | awk '{print $1 / $2}')"
+    printf '%-34s %10.3f %10.3f %7.2f\n' "tmprun ${row#* } -- true" "$b" "$t" \
+        "$(echo "$t $b" | awk '{print $1 / $2}')"
 done
 
 # 1,000 runs, 64 at a time, of a command printing its TMPDIR: tmprun against the fork-exec floor. Every run
@@ -195,20 +204,17 @@ conc() { # conc OUT LIST RUNNER...: time 1,000 runs of "RUNNER printenv TMPDIR" 
 : >"$work/cf.t"
 : >"$work/ct.t"
 i=0
+side_a() { conc "$work/cf.t" "$work/cf.list" "$FLOOR"; }
+side_b() { conc "$work/ct.t" "$work/ct.list" "$TMPRUN" --dir=/tmp --; }
 while [ "$i" -lt "$RUNS" ]; do
-    if [ $((i % 2)) -eq 0 ]; then
-        conc "$work/cf.t" "$work/cf.list" "$FLOOR"
-        conc "$work/ct.t" "$work/ct.list" "$TMPRUN" --dir=/tmp --
-    else
-        conc "$work/ct.t" "$work/ct.list" "$TMPRUN" --dir=/tmp --
-        conc "$work/cf.t" "$work/cf.list" "$FLOOR"
-    fi
+    pair "$i"
     i=$((i + 1))
 done
 f=$(cut -d' ' -f1 "$work/cf.t" | median)
 t=$(cut -d' ' -f1 "$work/ct.t" | median)
 printf '%-34s %10s %10s %7s\n' "1000 runs, xargs -P 64 (s)" "floor" "tmprun" "ratio"
-printf '%-34s %10.3f %10.3f %7.2f\n' "printenv TMPDIR, all distinct, 0 left" "$f" "$t" "$(echo "$t $f" | awk '{print $1 / $2}')"
+printf '%-34s %10.3f %10.3f %7.2f\n' "printenv TMPDIR, all distinct, 0 left" "$f" "$t" \
+    "$(echo "$t $f" | awk '{print $1 / $2}')"
 echo "load average: $load0 before these cases, $(cut -d' ' -f1-3 /proc/loadavg) after"
 # ---- end h-perf ----
 

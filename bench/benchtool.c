@@ -3,14 +3,12 @@
  *   benchtool flat DIR NFILES         one directory of NFILES empty files
  *   benchtool chain DIR DEPTH         a chain of DEPTH nested directories "d"
  *   benchtool workspaces DIR N NFILES N stale workspaces: tmprun.XXXXXXXXXX directories, each with NFILES files
- *                                     and a subdirectory "sub" of NFILES files, every tenth 4 KiB; the files and
- *                                     the directories modified two hours ago (as find -mmin +60 wants them)
- *   benchtool run CMD [ARG]...        run CMD; print "SECONDS MAXRSS_KIB" on stderr and exit with its status
- *   benchtool alt N CMD... [::: CMD...]...
- *                                     run each CMD once in turn, N rounds (the order rotates every round, so
- *                                     none always runs first); print each one's median and lower and upper
- *                                     quartile in ms, one line each, "MEDIAN Q1 Q3". Interleaving single runs
- *                                     gives every command the same share of a shared machine's load. */
+ *                                     and a subdirectory "sub" of NFILES files, every tenth 4 KiB; the files
+ * and the directories modified two hours ago (as find -mmin +60 wants them) benchtool run CMD [ARG]... run CMD;
+ * print "SECONDS MAXRSS_KIB" on stderr and exit with its status benchtool alt N CMD... [::: CMD...]... run each
+ * CMD once in turn, N rounds (the order rotates every round, so none always runs first); print each one's
+ * median and lower and upper quartile in ms, one line each, "MEDIAN Q1 Q3". Interleaving single runs gives
+ * every command the same share of a shared machine's load. */
 #include "config.h"
 
 #include <sys/resource.h>
@@ -202,7 +200,8 @@ int main(int argc, char **argv)
             }
         for (int c = 0; c < n; c++) {
             qsort(t[c], (size_t)rounds, sizeof(double), by_value);
-            printf("%.4f %.4f %.4f\n", t[c][rounds / 2] * 1e3, t[c][rounds / 4] * 1e3, t[c][rounds * 3 / 4] * 1e3);
+            printf("%.4f %.4f %.4f\n", t[c][rounds / 2] * 1e3, t[c][rounds / 4] * 1e3,
+                   t[c][rounds * 3 / 4] * 1e3);
         }
         return 0;
     }

@@ -185,8 +185,8 @@ static int remove_locked(const struct gc_spec *spec, const char *name, int fd, s
         (void)printf("would remove %s/%s\n", spec->base, name);
         return 0;
     }
-    ret = workspace_remove_at(spec->basefd, name, fd, fs->st.st_uid, owner_group(fs->st.st_uid, fs->st.st_gid, owners),
-                              ro, &r);
+    ret = workspace_remove_at(spec->basefd, name, fd, fs->st.st_uid,
+                              owner_group(fs->st.st_uid, fs->st.st_gid, owners), ro, &r);
     if (ret == 0) {
         stats->removed++;
         if (report)

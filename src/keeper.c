@@ -145,7 +145,8 @@ int keeper_start(int lock_fd, int *write_end)
     if (stack == MAP_FAILED)
         return neg_errno();
     /* A child subreaper adopts its orphaned descendants: the keeper must be orphaned to our own reaper. */
-    if (prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0) < 0 || (was && prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) < 0)) {
+    if (prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0) < 0 ||
+        (was && prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) < 0)) {
         ret = neg_errno();
         (void)munmap(stack, MID_STACK);
         return ret;

@@ -216,8 +216,9 @@ int ns_setup(const struct ns_spec *spec)
 
     if (ret < 0) {
         /* The one line tmprun's refusal is: nothing else is printed, and the workspace is taken back. */
-        warn("%s needs a %smount namespace, and unshare(2) failed: %s; %s", spec->option ? spec->option : "tmprun",
-             need_userns ? "user and " : "", strerror(-ret), ns_advice(ret, need_userns));
+        warn("%s needs a %smount namespace, and unshare(2) failed: %s; %s",
+             spec->option ? spec->option : "tmprun", need_userns ? "user and " : "", strerror(-ret),
+             ns_advice(ret, need_userns));
         if (spec->refused)
             *spec->refused = -ret;
         return ret;

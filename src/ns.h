@@ -1,6 +1,6 @@
-/* Mount (and, unprivileged, user) namespaces for --tmpfs and --private-tmp. Everything runs in the child, between
- * fork and exec: tmprun learns that namespaces are not available from the set-up itself (ns_spec.refused), not
- * from a probe of its own, which would cost a process on every run. */
+/* Mount (and, unprivileged, user) namespaces for --tmpfs and --private-tmp. Everything runs in the child,
+ * between fork and exec: tmprun learns that namespaces are not available from the set-up itself
+ * (ns_spec.refused), not from a probe of its own, which would cost a process on every run. */
 #ifndef TMPRUN_NS_H
 #define TMPRUN_NS_H
 

@@ -268,9 +268,10 @@ START_TEST(setup_refused)
 
     ns_case_init(&c, true, false, false, false);
     c.spec.option = "--tmpfs";
-    (void)snprintf(want, sizeof(want),
-                   "tmprun: --tmpfs needs a %smount namespace, and unshare(2) failed: Operation not permitted; %s\n",
-                   userns ? "user and " : "", ns_advice(-EPERM, userns));
+    (void)snprintf(
+        want, sizeof(want),
+        "tmprun: --tmpfs needs a %smount namespace, and unshare(2) failed: Operation not permitted; %s\n",
+        userns ? "user and " : "", ns_advice(-EPERM, userns));
     capture_start(&err, STDERR_FILENO);
     ck_assert_int_eq(in_child(refused_child, &c), 0);
     capture_expect(&err, want);
