@@ -141,4 +141,110 @@ printf '%-34s %10.3f %10.3f %7.2f\n' "tmprun -- true vs fork-exec floor" "$(echo
     "$(echo "$t $n" | awk '{print $1 * 1000 / $2}')" "$(echo "$t $f" | awk '{print $1 / $2}')"
 printf '%-34s %10.3f %10.3f %7.2f\n' "tmprun -- true vs mktemp+trap sh" "$(echo "$s $n" | awk '{print $1 * 1000 / $2}')" \
     "$(echo "$t $n" | awk '{print $1 * 1000 / $2}')" "$(echo "$t $s" | awk '{print $1 / $2}')"
+# ---- h-perf: --gc at scale, isolation start-up against bubblewrap, 1,000 concurrent runs (issues 11 and 14) ----
+command -v bwrap >/dev/null 2>&1 || apt-get install -y bubblewrap >/dev/null 2>&1 || {
+    echo "bench: bubblewrap (bwrap) is needed for the isolation start-up case" >&2
+    exit 1
+}
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# pair I: the functions side_a and side_b, in that order for an even I, else the other way round.
+pair() {
+    if [ $(($1 % 2)) -eq 0 ]; then
+        side_a
+        side_b
+    else
+        side_b
+        side_a
+    fi
+}
+
+# gc_scale CASE FSDIR: tmprun --gc against find -exec rm -rf + on two bases, each holding NWS identical stale
+# workspaces (benchtool workspaces: 4 files and a subdirectory of 4 files each, modified two hours ago).
+# tmprun ages by the directory's change time too, which benchtool cannot set back: --older-than=0 here.
+gc_scale() {
+    name=$1 fs=$2
+    : >"$work/find.t"
+    : >"$work/gc.t"
+    i=0
+    while [ "$i" -lt "$RUNS" ]; do
+        rm -rf "$fs/ga" "$fs/gb"
+        mkdir -p "$fs"
+        "$BENCHTOOL" workspaces "$fs/ga" "$nws" 4
+        "$BENCHTOOL" workspaces "$fs/gb" "$nws" 4
+        sync
+        side_a() {
+            timed "$work/find.t" find "$fs/ga" -mindepth 1 -maxdepth 1 -name 'tmprun.*' -mmin +60 -exec rm -rf '{}' +
+        }
+        side_b() { timed "$work/gc.t" "$TMPRUN" --gc --older-than=0 --dir="$fs/gb"; }
+        pair "$i"
+        if [ -n "$(ls -A "$fs/ga")" ] || [ -n "$(ls -A "$fs/gb")" ]; then
+            echo "bench: $name: a workspace was left" >&2
+            exit 1
+        fi
+        i=$((i + 1))
+    done
+    rm -rf "$fs/ga" "$fs/gb"
+    r=$(cut -d' ' -f1 "$work/find.t" | median)
+    t=$(cut -d' ' -f1 "$work/gc.t" | median)
+    printf '%-34s %10.3f %10.3f %7.2f %11d %11d\n' "$name" "$r" "$t" "$(echo "$t $r" | awk '{print $1 / $2}')" \
+        "$(cut -d' ' -f2 "$work/find.t" | max)" "$(cut -d' ' -f2 "$work/gc.t" | max)"
+}
+
+nws=$((10000 / SCALE))
+printf '%-34s %10s %10s %7s %11s %11s\n' "--gc, $nws stale workspaces" "find+rm s" "tmprun s" ratio "find KiB" \
+    "tmprun KiB"
+gc_scale "--gc $nws workspaces, /tmp disk" "/tmp/tmprun-bench-gc.$$"
+rm -rf "/tmp/tmprun-bench-gc.$$"
+gc_scale "--gc $nws workspaces, fresh ext4" "$work/ext4"
+gc_scale "--gc $nws workspaces, tmpfs" "$work/tmpfs"
+
+# Isolation start-up: tmprun --tmpfs and --private-tmp against bubblewrap giving a command a fresh /tmp, one
+# run of each in turn, NS rounds (benchtool alt: interleaved single runs share a loaded machine's noise).
+ns=$((600 / SCALE))
+"$BENCHTOOL" alt "$ns" bwrap --dev-bind / / --tmpfs /tmp true ::: "$TMPRUN" --tmpfs -- true \
+    ::: "$TMPRUN" --private-tmp -- true >"$work/alt.t"
+b=$(sed -n 1p "$work/alt.t" | cut -d' ' -f1)
+printf '%-34s %10s %10s %7s\n' "isolation start-up ($ns runs, ms)" "bwrap" "tmprun" "ratio"
+for row in "2 --tmpfs" "3 --private-tmp"; do
+    t=$(sed -n "${row%% *}p" "$work/alt.t" | cut -d' ' -f1)
+    printf '%-34s %10.3f %10.3f %7.2f\n' "tmprun ${row#* } -- true" "$b" "$t" \
+        "$(echo "$t $b" | awk '{print $1 / $2}')"
+done
+
+# 1,000 runs, 64 at a time, of a command printing its TMPDIR: tmprun against the fork-exec floor. Every run
+# must have had a directory of its own, and none may be left.
+conc() { # conc OUT LIST RUNNER...: time 1,000 runs of "RUNNER printenv TMPDIR" by xargs -P 64 into LIST
+    out=$1 list=$2
+    shift 2
+    : >"$list"
+    timed "$out" sh -c 'seq 1000 | xargs -P 64 -I{} "$@" printenv TMPDIR >>"$0"' "$list" "$@"
+    if [ "$(sort -u "$list" | grep -c .)" -ne 1000 ]; then
+        echo "bench: $*: not 1,000 distinct directories" >&2
+        exit 1
+    fi
+    while read -r d; do
+        if [ -e "$d" ]; then
+            echo "bench: $*: $d was left" >&2
+            exit 1
+        fi
+    done <"$list"
+}
+: >"$work/cf.t"
+: >"$work/ct.t"
+i=0
+side_a() { conc "$work/cf.t" "$work/cf.list" "$FLOOR"; }
+side_b() { conc "$work/ct.t" "$work/ct.list" "$TMPRUN" --dir=/tmp --; }
+while [ "$i" -lt "$RUNS" ]; do
+    pair "$i"
+    i=$((i + 1))
+done
+f=$(cut -d' ' -f1 "$work/cf.t" | median)
+t=$(cut -d' ' -f1 "$work/ct.t" | median)
+printf '%-34s %10s %10s %7s\n' "1000 runs, xargs -P 64 (s)" "floor" "tmprun" "ratio"
+printf '%-34s %10.3f %10.3f %7.2f\n' "printenv TMPDIR, all distinct, 0 left" "$f" "$t" \
+    "$(echo "$t $f" | awk '{print $1 / $2}')"
+echo "load average: $load0 before these cases, $(cut -d' ' -f1-3 /proc/loadavg) after"
+# ---- end h-perf ----
+
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME")"

@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,12 @@
 #include "log.h"
 #include "util.h"
 #include "workspace.h"
+
+/* Threads of one --gc sweep at most, and the fds each reserves: the candidate's, the one workspace_remove_at()
+ * may reopen its name with, GC_WALK_FDS for its serial walk, and one spare (getpwuid_r() reads a file). */
+#define GC_MAX_THREADS 4
+#define GC_WALK_FDS 6 /* a serial walk keeping 4 levels open; with fewer it reopens through ".." */
+#define GC_THREAD_FDS (GC_WALK_FDS + 3)
 
 /* The names in the base that match the workspace pattern, in one allocation. */
 struct names {
@@ -97,13 +105,28 @@ static int fail(const struct gc_spec *spec, const char *name, struct gc_stats *s
     return err;
 }
 
-/* The group a workspace's owner removes it with: the owner's own (primary) group, or, for a uid without a
- * passwd entry, the directory's. */
-static gid_t owner_group(uid_t uid, gid_t dir_gid)
-{
-    struct passwd *pw = getpwuid(uid);
+/* The last owner looked up, and its group: a sweep meets the same few owners thousands of times, and each
+ * getpwuid_r() reads the passwd database again. One per thread. */
+struct owner_cache {
+    bool valid;
+    uid_t uid;
+    gid_t gid;
+};
 
-    return pw ? pw->pw_gid : dir_gid;
+/* The group a workspace's owner removes it with: the owner's own (primary) group, or, for a uid without a
+ * passwd entry, the directory's. getpwuid_r(): the sweep's threads call it at once. */
+static gid_t owner_group(uid_t uid, gid_t dir_gid, struct owner_cache *cache)
+{
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+
+    if (cache && cache->valid && cache->uid == uid)
+        return cache->gid;
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
+        return dir_gid; /* not cached: it depends on the directory */
+    if (cache)
+        *cache = (struct owner_cache){true, uid, found->pw_gid};
+    return found->pw_gid;
 }
 
 /* Open candidate name as a directory, never following a symlink, and vet it: on the base's mount (a mount on a
@@ -138,7 +161,8 @@ static int open_candidate(const struct gc_spec *spec, const struct fdstat *base,
  * lines go to stdout when report is set (--gc), else to -v's stderr (--retain: stdout is COMMAND's). Returns
  * 0 unless removing it failed. */
 static int remove_locked(const struct gc_spec *spec, const char *name, int fd, struct fdstat *fs,
-                         struct gc_stats *stats, bool report)
+                         struct gc_stats *stats, bool report, const struct rmtree_opts *ro,
+                         struct owner_cache *owners)
 {
     struct rmtree_result r = {0};
     int ret;
@@ -161,8 +185,8 @@ static int remove_locked(const struct gc_spec *spec, const char *name, int fd, s
         (void)printf("would remove %s/%s\n", spec->base, name);
         return 0;
     }
-    ret = workspace_remove_at(spec->basefd, name, fd, fs->st.st_uid, owner_group(fs->st.st_uid, fs->st.st_gid),
-                              NULL, &r);
+    ret = workspace_remove_at(spec->basefd, name, fd, fs->st.st_uid,
+                              owner_group(fs->st.st_uid, fs->st.st_gid, owners), ro, &r);
     if (ret == 0) {
         stats->removed++;
         if (report)
@@ -173,7 +197,10 @@ static int remove_locked(const struct gc_spec *spec, const char *name, int fd, s
         char *path;
         stats->failed++;
         if (asprintf(&path, "%s/%s", spec->base, name) >= 0) {
+            /* One workspace's lines together, whichever thread reports. */
+            flockfile(stderr);
             workspace_report(path, &r, ret);
+            funlockfile(stderr);
             free(path);
         }
     }
@@ -188,7 +215,7 @@ static time_t changed_at(const struct stat *st)
 
 /* Decide about one candidate and remove it if it is stale. Returns 0 unless removing it failed. */
 static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const char *name,
-                    struct gc_stats *stats)
+                    struct gc_stats *stats, const struct rmtree_opts *ro, struct owner_cache *owners)
 {
     cleanup_fd int fd = -1;
     struct fdstat fs;
@@ -206,7 +233,7 @@ static int reap_one(const struct gc_spec *spec, const struct fdstat *base, const
         info("skipping %s/%s: changed %lds ago", spec->base, name, (long)(now.tv_sec - changed));
         return 0;
     }
-    return remove_locked(spec, name, fd, &fs, stats, true);
+    return remove_locked(spec, name, fd, &fs, stats, true, ro, owners);
 }
 
 /* Zero the counts, identify the base's mount and read its candidates' names. 0 or -errno. */
@@ -219,20 +246,121 @@ static int start_pass(const struct gc_spec *spec, struct gc_stats *stats, struct
     return ret < 0 ? ret : read_names(spec, ns);
 }
 
+/* The sweep's threads: each takes the next name, decides about it and removes it whole, with a serial walk. */
+struct sweep {
+    const struct gc_spec *spec;
+    const struct fdstat *base;
+    const struct names *ns;
+    int *rets; /* each name's outcome, for the first error in name order */
+    struct rmtree_opts ro;
+    pthread_mutex_t lock; /* guards next and stats */
+    size_t next;
+    struct gc_stats stats;
+};
+
+static void stats_add(struct gc_stats *to, const struct gc_stats *from)
+{
+    to->removed += from->removed;
+    to->busy += from->busy;
+    to->young += from->young;
+    to->failed += from->failed;
+}
+
+static void *sweep_worker(void *arg)
+{
+    struct sweep *sw = arg;
+    struct gc_stats mine = {0};
+    struct owner_cache owners = {0};
+
+    for (;;) {
+        size_t i;
+        (void)pthread_mutex_lock(&sw->lock);
+        i = sw->next < sw->ns->n ? sw->next++ : SIZE_MAX;
+        (void)pthread_mutex_unlock(&sw->lock);
+        if (i == SIZE_MAX)
+            break;
+        sw->rets[i] = reap_one(sw->spec, sw->base, sw->ns->v[i], &mine, &sw->ro, &owners);
+    }
+    (void)pthread_mutex_lock(&sw->lock);
+    stats_add(&sw->stats, &mine);
+    (void)pthread_mutex_unlock(&sw->lock);
+    return NULL;
+}
+
+/* How many more fds this process can open now, counted up to want: dup()s, closed again. */
+static size_t free_fds(int fd, size_t want)
+{
+    int fds[GC_MAX_THREADS * GC_THREAD_FDS];
+    size_t n = 0;
+
+    while (n < want && n < ARRAY_SIZE(fds)) {
+        int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (d < 0)
+            break;
+        fds[n++] = d;
+    }
+    for (size_t i = 0; i < n; i++)
+        (void)close(fds[i]);
+    return n;
+}
+
+/* Threads for a sweep of n candidates: two per online CPU (a removal on a disk sleeps in the journal and in
+ * I/O, and another thread then has the CPU), at most GC_MAX_THREADS, at most one per candidate, and only as
+ * many as the fds left allow, GC_THREAD_FDS each. */
+static unsigned sweep_threads(int basefd, size_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t t = cpus < 1 ? 1 : 2 * (size_t)cpus;
+
+    if (t > GC_MAX_THREADS)
+        t = GC_MAX_THREADS;
+    if (t > n)
+        t = n;
+    if (t > 1) {
+        size_t room = free_fds(basefd, t * GC_THREAD_FDS) / GC_THREAD_FDS;
+        t = room < t ? room : t;
+    }
+    return t < 1 ? 1 : (unsigned)t;
+}
+
 int gc_run(const struct gc_spec *spec, struct gc_stats *stats)
 {
+    pthread_t threads[GC_MAX_THREADS];
+    struct sweep sw = {.spec = spec, .lock = PTHREAD_MUTEX_INITIALIZER};
     struct names ns;
     struct fdstat base;
+    unsigned nthreads, started = 0;
     int first;
 
     first = start_pass(spec, stats, &base, &ns);
     if (first < 0)
         return first;
-    for (size_t i = 0; i < ns.n; i++) {
-        int ret = reap_one(spec, &base, ns.v[i], stats);
-        if (ret < 0 && first == 0)
-            first = ret;
+    sw.base = &base;
+    sw.ns = &ns;
+    sw.rets = calloc(ns.n ? ns.n : 1, sizeof(*sw.rets));
+    if (!sw.rets) {
+        names_free(&ns);
+        return -ENOMEM;
     }
+    nthreads = sweep_threads(spec->basefd, ns.n);
+    /* Several workspaces at once, each by one thread with a serial walk: unlinks in different directories run
+     * side by side, and the threads and fds stay bounded (nthreads walks). A lone workspace keeps the
+     * parallel walk of its subtrees (threads 0: rmtree's own choice). Each walk gets its reserved fds rather
+     * than counting what is free while the other threads open theirs. Credentials are per thread
+     * (rmtree_creds_enter()), so each removal runs as its own workspace's owner. */
+    if (nthreads > 1)
+        sw.ro = (struct rmtree_opts){.threads = 1, .fd_budget = GC_WALK_FDS};
+    for (unsigned i = 1; i < nthreads; i++)
+        if (pthread_create(&threads[started], NULL, sweep_worker, &sw) == 0)
+            started++;
+    (void)sweep_worker(&sw);
+    for (unsigned i = 0; i < started; i++)
+        (void)pthread_join(threads[i], NULL);
+    *stats = sw.stats;
+    for (size_t i = 0; i < ns.n; i++)
+        if (sw.rets[i] < 0 && first == 0)
+            first = sw.rets[i];
+    free(sw.rets);
     names_free(&ns);
     (void)fflush(stdout);
     return first;
@@ -292,7 +420,7 @@ int gc_retain(const struct gc_spec *spec, uid_t owner, unsigned keep, struct gc_
         struct fdstat fs;
         int ret = open_candidate(spec, &base, name, stats, &fd, &fs);
         if (ret > 0 && is_kept(&fs.st, owner))
-            ret = remove_locked(spec, name, fd, &fs, stats, false);
+            ret = remove_locked(spec, name, fd, &fs, stats, false, NULL, NULL);
         if (ret < 0 && first == 0)
             first = ret;
     }

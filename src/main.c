@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -138,8 +139,9 @@ static void child_started(void *arg)
         warn_errno(ret, "cannot drop tmprun's own capabilities");
 }
 
-/* Refuse what cannot work before anything is created: an unknown or unusable --user, namespaces that this
- * machine does not allow. */
+/* Refuse what cannot work before anything is created: an unknown or unusable --user. Namespaces that this
+ * machine does not allow are found by the child's set-up itself (ns_spec.refused, see refuse_ns()): probing
+ * for them here would cost a process on every --tmpfs and --private-tmp run. */
 static void check_isolation(const struct tmprun_opts *o, struct identity *user)
 {
     if (o->user) {
@@ -152,16 +154,15 @@ static void check_isolation(const struct tmprun_opts *o, struct identity *user)
         if (!caps_can_switch_user())
             die(EXIT_TMPRUN, "--user needs root (or CAP_SETUID and CAP_SETGID); run tmprun as root");
     }
-    if (o->tmpfs || o->private_tmp) {
-        const char *opt = o->tmpfs ? "--tmpfs" : "--private-tmp", *call;
-        bool userns = ns_need_userns();
-        int ret = ns_probe(userns, &call);
-        if (ret < 0 && strcmp(call, "unshare") != 0)
-            die_errno(EXIT_TMPRUN, ret, "%s: cannot check for namespaces: %s", opt, call);
-        if (ret < 0)
-            die(EXIT_TMPRUN, "%s needs a %smount namespace, and unshare(2) failed: %s; %s", opt,
-                userns ? "user and " : "", strerror(-ret), ns_advice(ret, userns));
-    }
+}
+
+/* Where the child's ns_setup() records that unshare(2) failed: a word shared with it across fork. NULL if it
+ * cannot be had; the refusal then ends like any failed set-up (125, the child's one line). */
+static int *refusal_slot(void)
+{
+    void *p = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
 }
 
 /* Something failed after the workspace was made and before COMMAND ran: take the workspace back, say why (one
@@ -267,6 +268,16 @@ static int remove_workspace(const struct tmprun_opts *o, struct workspace *ws, s
             warn_errno(lret, "cannot remove --link=%s", o->link);
     }
     return ret;
+}
+
+/* The child could not get the namespaces --tmpfs or --private-tmp need, and said so in one line: the outcome
+ * is the refusal tmprun used to give before creating anything (125, that line, nothing left in the base), so
+ * the workspace and its --link go whatever --keep or --keep-on-failure say. COMMAND never ran: the child
+ * fails before exec, there is no fallback to disk. */
+_Noreturn static void refuse_ns(const struct tmprun_opts *o, struct workspace *ws, struct workspace_link *link)
+{
+    (void)remove_workspace(o, ws, link);
+    exit(EXIT_TMPRUN);
 }
 
 /* --list: read-only, so the base needs no write access; --dir as given, else the base a run would choose. */
@@ -378,6 +389,8 @@ int main(int argc, char **argv)
         .ino = ws.ino,
         .owner = o.user ? user.uid : geteuid(),
         .group = o.user ? user.gid : getegid(),
+        .option = o.tmpfs ? "--tmpfs" : "--private-tmp",
+        .refused = ctx.use_ns ? refusal_slot() : NULL,
     };
     ctx.caps = (struct caps_spec){
         .user = o.user ? &user : NULL,
@@ -415,6 +428,8 @@ int main(int argc, char **argv)
     }
     if (res.leftovers > 0)
         info("stopped %lu leftover process%s", res.leftovers, res.leftovers == 1 ? "" : "es");
+    if (res.stage == STAGE_SETUP && ctx.ns.refused && *ctx.ns.refused)
+        refuse_ns(&o, &ws, &link);
 
     failure = res.stage != STAGE_NONE || WIFSIGNALED(res.status) || WEXITSTATUS(res.status) != 0;
     /* A descendant tmprun could not name or stop may still be writing there: never remove a workspace under

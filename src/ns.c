@@ -4,7 +4,6 @@
 
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <sys/capability.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,29 +31,6 @@ bool ns_need_userns(void)
 static int enter(bool need_userns)
 {
     return unshare(CLONE_NEWNS | (need_userns ? CLONE_NEWUSER : 0)) < 0 ? neg_errno() : 0;
-}
-
-int ns_probe(bool need_userns, const char **call)
-{
-    int st;
-    pid_t pid = fork();
-
-    *call = "fork";
-    if (pid < 0)
-        return neg_errno();
-    *call = "waitpid";
-    if (pid == 0) {
-        int ret = enter(need_userns);
-        coverage_dump();
-        _exit(ret < 0 ? -ret : 0);
-    }
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return neg_errno();
-    *call = "unshare";
-    if (!WIFEXITED(st))
-        return -EIO;
-    return -WEXITSTATUS(st);
 }
 
 const char *ns_advice(int err, bool need_userns)
@@ -247,8 +223,12 @@ int ns_setup(const struct ns_spec *spec)
     int ret = enter(need_userns);
 
     if (ret < 0) {
-        warn_errno(ret, "unshare(%s) failed", need_userns ? "CLONE_NEWUSER|CLONE_NEWNS" : "CLONE_NEWNS");
-        warn("%s", ns_advice(ret, need_userns));
+        /* The one line tmprun's refusal is: nothing else is printed, and the workspace is taken back. */
+        warn("%s needs a %smount namespace, and unshare(2) failed: %s; %s",
+             spec->option ? spec->option : "tmprun", need_userns ? "user and " : "", strerror(-ret),
+             ns_advice(ret, need_userns));
+        if (spec->refused)
+            *spec->refused = -ret;
         return ret;
     }
     if (need_userns && (ret = map_self(uid, gid)) < 0)

@@ -1,5 +1,6 @@
-/* Mount (and, unprivileged, user) namespaces for --tmpfs and --private-tmp. The set-up runs in the child,
- * between fork and exec; only ns_probe() runs in tmprun itself. */
+/* Mount (and, unprivileged, user) namespaces for --tmpfs and --private-tmp. Everything runs in the child,
+ * between fork and exec: tmprun learns that namespaces are not available from the set-up itself
+ * (ns_spec.refused), not from a probe of its own, which would cost a process on every run. */
 #ifndef TMPRUN_NS_H
 #define TMPRUN_NS_H
 
@@ -16,21 +17,23 @@ struct ns_spec {
     ino_t ino;        /* lead to the very directory tmprun created */
     uid_t owner;      /* owner of the tmpfs root */
     gid_t group;
+    const char *option; /* "--tmpfs" or "--private-tmp": what the refusal names */
+    /* If not NULL: set to the errno when unshare(2) itself fails, that is when this machine does not allow the
+     * namespaces at all (as opposed to a later step failing). The child runs ns_setup(), so this must point
+     * into memory it shares with its parent (mmap MAP_SHARED): tmprun then takes the workspace back whatever
+     * --keep says, as if it had refused before creating it. */
+    int *refused;
 };
 
 /* Whether this process needs a user namespace to get a mount namespace: it lacks CAP_SYS_ADMIN. */
 bool ns_need_userns(void);
 
-/* Check, before anything is created, that a mount namespace (inside a user namespace if need_userns) can be
- * made here: fork a child that tries. 0, or -errno of the call that failed, named in *call ("fork",
- * "waitpid" or "unshare"): only an unshare(2) failure says anything about namespaces. */
-int ns_probe(bool need_userns, const char **call);
-
-/* One line of advice for an ns_probe() or ns_setup() failure. */
+/* One line of advice for an unshare(2) failure of ns_setup(). */
 const char *ns_advice(int err, bool need_userns);
 
 /* In the child: enter new namespaces, mount what spec asks for, change directory if asked. Prints one line
- * naming the call that failed and returns -errno; 0 on success. */
+ * naming the call that failed and returns -errno; 0 on success. If unshare(2) fails, the line is the refusal
+ * ("--tmpfs needs a mount namespace, and unshare(2) failed: ...; advice") and *spec->refused is set. */
 int ns_setup(const struct ns_spec *spec);
 
 #endif

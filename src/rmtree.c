@@ -934,7 +934,7 @@ static unsigned free_fds(int fd)
  * and the one it enters. */
 static void fit_fds(struct shared *sh, int dirfd, unsigned threads)
 {
-    unsigned room = free_fds(dirfd);
+    unsigned room = sh->opts->fd_budget ? sh->opts->fd_budget : free_fds(dirfd);
 
     for (unsigned t = threads; t >= 1; t--) {
         for (unsigned l = OPEN_LEVELS; l >= 1; l--) {

@@ -33,6 +33,10 @@ struct rmtree_opts {
     bool as_owner;    /* remove with the rights of owner_uid/owner_gid only */
     uid_t owner_uid;
     gid_t owner_gid; /* the owner's own group, which an unprivileged owner can take (not the tree's group) */
+    /* Fds the walk may open beyond dirfd, as the caller reserved them; 0: count what the process has left, by
+     * dup(2)s closed again. Several threads removing trees at once (--gc) pass their share: counting in each
+     * would take the fds the others are about to open, and cost two calls per fd counted per tree. */
+    unsigned fd_budget;
 };
 
 /* A thread's filesystem identity, as rmtree_creds_enter() found it. */

@@ -4,9 +4,11 @@
 
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <sched.h>
@@ -473,6 +475,122 @@ START_TEST(never_enters_mounts)
 }
 END_TEST
 
+/* ---- a sweep of many workspaces, several threads at once ---- */
+
+#define MANY 60
+
+static void many_name(char *buf, size_t len, int i)
+{
+    (void)snprintf(buf, len, "tmprun.P%09d", i);
+}
+
+/* MANY stale workspaces, every other one nobody's (as root), each with a read-only directory holding a file;
+ * with bad set, the middle one, nobody's, also holds root's directory and file, which nobody cannot remove. */
+static void make_many(int dfd, bool bad)
+{
+    char name[NAME_MAX], p[NAME_MAX + 16];
+
+    for (int i = 0; i < MANY; i++) {
+        many_name(name, sizeof(name), i);
+        make_workspace(dfd, name);
+        if (geteuid() != 0 || i % 2)
+            continue;
+        (void)snprintf(p, sizeof(p), "%s/ro/f", name);
+        chown_to_nobody(dfd, p);
+        (void)snprintf(p, sizeof(p), "%s/ro", name);
+        chown_to_nobody(dfd, p);
+        chown_to_nobody(dfd, name);
+        if (bad && i == MANY / 2) {
+            (void)snprintf(p, sizeof(p), "%s/roots", name);
+            make_dir(dfd, p, 0755);
+            (void)snprintf(p, sizeof(p), "%s/roots/f", name);
+            make_file(dfd, p, "x", 0644);
+        }
+    }
+}
+
+/* Every workspace is removed and reported on a line of its own, exactly once; the counts add up over the
+ * threads. */
+START_TEST(sweep_many)
+{
+    char dir[PATH_MAX], name[NAME_MAX], line[PATH_MAX + NAME_MAX + 64];
+    int dfd = scratch_dir(dir, sizeof(dir)), lines = 0;
+    struct pass p;
+
+    make_many(dfd, false);
+    ck_assert_int_eq(gc_pass(spec_for(dir, 0, false), &p), 0);
+    expect_stats(&p.st, MANY, 0, 0, 0);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    for (int i = 0; i < MANY; i++) {
+        const char *at;
+        many_name(name, sizeof(name), i);
+        (void)snprintf(line, sizeof(line), "removed %s/%s\n", dir, name);
+        at = strstr(p.o.out, line);
+        ck_assert_msg(at && !strstr(at + 1, line), "'%s' not reported once", line);
+    }
+    for (const char *c = p.o.out; *c; c++)
+        lines += *c == '\n';
+    ck_assert_int_eq(lines, MANY);
+    ck_assert_str_eq(p.o.err, "");
+    output_free(&p.o);
+    close(dfd);
+}
+END_TEST
+
+/* As root, each thread removes each workspace with that workspace's owner's rights: nobody's workspace holding
+ * root's directory fails (counted, reported, returned), every other one goes, whichever thread took it. */
+START_TEST(sweep_as_each_owner)
+{
+    char dir[PATH_MAX], name[NAME_MAX], line[PATH_MAX + NAME_MAX + 128];
+    int dfd;
+    struct pass p;
+
+    if (geteuid() != 0)
+        return; /* needs root: a second user */
+    dfd = scratch_dir(dir, sizeof(dir));
+    make_many(dfd, true);
+    ck_assert_int_eq(gc_pass(spec_for(dir, 0, false), &p), -EACCES);
+    expect_stats(&p.st, MANY - 1, 0, 0, 1);
+    ck_assert_int_eq(count_entries(dfd), 1);
+    many_name(name, sizeof(name), MANY / 2);
+    ck_assert(exists(dfd, name));
+    (void)snprintf(line, sizeof(line), "tmprun: cannot remove %s/%s/roots/f: Permission denied\n", dir, name);
+    ck_assert_msg(strstr(p.o.err, line), "'%s' lacks '%s'", p.o.err, line);
+    output_free(&p.o);
+    close(dfd);
+}
+END_TEST
+
+/* With few fds left (ulimit -n 16), the sweep takes fewer threads, not failures: all go. */
+static int few_fds_child(void *arg)
+{
+    const char *dir = arg;
+    struct gc_spec spec = spec_for(dir, 0, false);
+    struct rlimit rl = {16, 16};
+    struct gc_stats st;
+
+    spec.basefd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHILD_CHECK(spec.basefd >= 0);
+    CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    CHILD_CHECK(gc_run(&spec, &st) == 0);
+    CHILD_CHECK(st.removed == MANY && st.failed == 0);
+    return 0;
+}
+
+START_TEST(sweep_few_fds)
+{
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct output o;
+
+    make_many(dfd, false);
+    ck_assert_msg(in_child_output(few_fds_child, dir, &o) == 0, "the child failed: %s", o.err);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    output_free(&o);
+    close(dfd);
+}
+END_TEST
+
 static Suite *gc_suite(void)
 {
     Suite *s = suite_create("gc");
@@ -490,6 +608,11 @@ static Suite *gc_suite(void)
     tcase_add_test(tc, only_own_workspaces);
     tcase_add_test(tc, root_removes_any_owner);
     tcase_add_test(tc, failure_counted);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("sweep");
+    tcase_add_test(tc, sweep_many);
+    tcase_add_test(tc, sweep_as_each_owner);
+    tcase_add_test(tc, sweep_few_fds);
     suite_add_tcase(s, tc);
     tc = tcase_create("mounts");
     tcase_add_test(tc, never_enters_mounts);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,34 +33,6 @@ START_TEST(need_userns)
     }
     ck_assert(!ns_need_userns());
     ck_assert_int_eq(in_child(need_userns_child, NULL), 0);
-}
-END_TEST
-
-/* Without CAP_SYS_ADMIN, a mount namespace alone cannot be had: the failure is unshare's, -EPERM. */
-static int probe_fails_child(void *arg)
-{
-    const char *call = NULL;
-
-    (void)arg;
-    CHILD_CHECK(lose_cap(CAP_SYS_ADMIN) == 0);
-    CHILD_CHECK(ns_probe(false, &call) == -EPERM);
-    CHILD_CHECK(call && strcmp(call, "unshare") == 0);
-    return 0;
-}
-
-START_TEST(probe)
-{
-    const char *call = NULL;
-
-    ck_assert_int_eq(in_child(probe_fails_child, NULL), 0);
-    if (geteuid() != 0)
-        return; /* needs root: a mount namespace without a user namespace */
-    ck_assert_int_eq(ns_probe(false, &call), 0);
-    ck_assert_ptr_nonnull(call);
-    ck_assert_str_eq(call, "unshare");
-    /* The probe's child is reaped: nothing is left to wait for. */
-    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
-    ck_assert_int_eq(errno, ECHILD);
 }
 END_TEST
 
@@ -92,12 +65,16 @@ static bool same_file(const struct stat *a, const struct stat *b)
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+static int unshare_child(void *arg)
+{
+    (void)arg;
+    return unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0;
+}
+
 /* Whether ns_setup() can run here: as root always; otherwise in a user namespace, if this host allows them. */
 static bool namespaces_usable(void)
 {
-    const char *call;
-
-    return geteuid() == 0 || ns_probe(true, &call) == 0;
+    return geteuid() == 0 || in_child(unshare_child, NULL) == 0;
 }
 
 /* A scratch workspace, and a spec for it owned by nobody (the caller when not root: a user namespace maps only
@@ -268,14 +245,47 @@ START_TEST(setup_refuses_other_directory)
 }
 END_TEST
 
+/* unshare(2) itself fails (a seccomp policy, a sysctl): ns_setup() prints the one line that is tmprun's
+ * refusal, names the option, records the errno where its parent can read it, and mounts nothing. */
+static int refused_child(void *arg)
+{
+    struct ns_case *c = arg;
+    int refused = 0;
+
+    c->spec.refused = &refused;
+    CHILD_CHECK(fail_syscall(SYS_unshare, EPERM) == 0);
+    CHILD_CHECK(ns_setup(&c->spec) == -EPERM);
+    CHILD_CHECK(refused == EPERM);
+    return 0;
+}
+
+START_TEST(setup_refused)
+{
+    struct ns_case c;
+    struct capture err;
+    char want[1024];
+    bool userns = ns_need_userns();
+
+    ns_case_init(&c, true, false, false, false);
+    c.spec.option = "--tmpfs";
+    (void)snprintf(
+        want, sizeof(want),
+        "tmprun: --tmpfs needs a %smount namespace, and unshare(2) failed: Operation not permitted; %s\n",
+        userns ? "user and " : "", ns_advice(-EPERM, userns));
+    capture_start(&err, STDERR_FILENO);
+    ck_assert_int_eq(in_child(refused_child, &c), 0);
+    capture_expect(&err, want);
+}
+END_TEST
+
 static Suite *ns_suite(void)
 {
     Suite *s = suite_create("ns");
-    TCase *tc = tcase_create("probe");
+    TCase *tc = tcase_create("refusal");
 
     tcase_add_test(tc, need_userns);
-    tcase_add_test(tc, probe);
     tcase_add_test(tc, advice);
+    tcase_add_test(tc, setup_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("setup");
     /* Each twice: with the new mount API, and with mount(2) alone. */

@@ -58,6 +58,11 @@ faulty "no signalfd" 125 "cannot set up signal handling" EIO:signalfd4 -- true
 faulty "no randomness" 125 "cannot create a workspace in $base: $eio" EIO:getrandom -- true
 faulty "read-only base" 125 "Read-only file system" EROFS:mkdirat -- true
 faulty "no unshare" 125 "unshare(2) failed: Operation not permitted" EPERM:unshare -- --tmpfs true
+# The child's set-up finds this out, after the workspace exists: it is a refusal all the same, so the workspace
+# goes whatever --keep-on-failure says, and COMMAND never runs.
+faulty "no unshare, --keep-on-failure" 125 "--private-tmp needs a mount namespace, and unshare(2) failed" \
+    EPERM:unshare -- --private-tmp --keep-on-failure sh -c 'echo ran >"$1"' sh "$SCRATCH/ran"
+assert_absent "$SCRATCH/ran" "no unshare: COMMAND did not run (no silent fallback to disk)"
 
 # --- failures once the workspace exists: it is taken back ---
 faulty "no flock" 125 "$eio" EIO:flock -- true

@@ -189,6 +189,17 @@ fi
 gc --older-than=0 >/dev/null 2>&1
 
 # --- (f) Two --gc at once: both exit 0, each workspace removed and reported by exactly one of them.
+# two_gcs: start two --gc --older-than=0 at once; their output in $SCRATCH/gc[12].{out,err}, statuses in s1 s2.
+two_gcs() {
+    gc --older-than=0 >"$SCRATCH/gc1.out" 2>"$SCRATCH/gc1.err" &
+    _p1=$!
+    gc --older-than=0 >"$SCRATCH/gc2.out" 2>"$SCRATCH/gc2.err" &
+    _p2=$!
+    s1=0
+    wait "$_p1" || s1=$?
+    s2=0
+    wait "$_p2" || s2=$?
+}
 for round in 1 2 3; do
     i=1
     while [ "$i" -le 50 ]; do
@@ -199,14 +210,7 @@ for round in 1 2 3; do
         done
         i=$((i + 1))
     done
-    gc --older-than=0 >"$SCRATCH/gc1.out" 2>"$SCRATCH/gc1.err" &
-    p1=$!
-    gc --older-than=0 >"$SCRATCH/gc2.out" 2>"$SCRATCH/gc2.err" &
-    p2=$!
-    s1=0
-    wait "$p1" || s1=$?
-    s2=0
-    wait "$p2" || s2=$?
+    two_gcs
     assert_eq "$s1 $s2" "0 0" "round $round: two --gc at once both exit 0"
     assert_eq "$(cat "$SCRATCH/gc1.err" "$SCRATCH/gc2.err")" "" "round $round: neither --gc reports a failure"
     assert_eq "$(cat "$SCRATCH/gc1.out" "$SCRATCH/gc2.out" | sort | uniq -d)" "" \
@@ -215,6 +219,22 @@ for round in 1 2 3; do
         "round $round: the two together report all 50 removed"
     assert_eq "$(ls -A "$base")" "" "round $round: all 50 workspaces are gone"
 done
+
+# --- (f2) Two --gc at once over 200 workspaces, each sweeping with several threads: both exit 0, every
+# "removed" line whole and for one workspace only, nothing left.
+i=1
+while [ "$i" -le 200 ]; do
+    mkws "$(printf 'tmprun.M%09d' "$i")"
+    i=$((i + 1))
+done
+two_gcs
+assert_eq "$s1 $s2" "0 0" "200 workspaces: two --gc at once both exit 0"
+assert_eq "$(cat "$SCRATCH/gc1.err" "$SCRATCH/gc2.err")" "" "200 workspaces: neither --gc reports a failure"
+assert_eq "$(cat "$SCRATCH/gc1.out" "$SCRATCH/gc2.out" | grep -vc "^removed $base/tmprun\.M[0-9]\{9\}\$")" 0 \
+    "200 workspaces: every line is one whole 'removed PATH'"
+assert_eq "$(cat "$SCRATCH/gc1.out" "$SCRATCH/gc2.out" | sort | uniq -d)" "" "200 workspaces: none reported twice"
+assert_eq "$(cat "$SCRATCH/gc1.out" "$SCRATCH/gc2.out" | grep -c .)" 200 "200 workspaces: all 200 reported removed"
+assert_eq "$(ls -A "$base")" "" "200 workspaces: nothing is left"
 
 # --- (g) --gc takes no COMMAND; --older-than and --dry-run need --gc.
 assert_status 125 "--gc with a COMMAND is a usage error (125)" "$TMPRUN" --gc --dir="$base" true
