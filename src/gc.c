@@ -526,18 +526,46 @@ static void format_age(time_t secs, char *out, size_t len)
         (void)snprintf(out, len, "%lldd", (long long)secs / 86400);
 }
 
-int gc_list(const struct gc_spec *spec)
+/* --list -v: the entries and bytes below workspace name, counted with the removal's own walk (fd-relative,
+ * never following a symlink, never entering another mount: a workspace that is itself on another mount than
+ * the base is not entered at all). "-" for what cannot be read. */
+static void count_workspace(const struct gc_spec *spec, const struct fdstat *base, const char *name, char *entries,
+                            size_t elen, char *bytes, size_t blen)
+{
+    cleanup_fd int fd = openat(spec->basefd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    struct rmtree_result r = {0};
+    struct fdstat fs;
+
+    (void)snprintf(entries, elen, "-");
+    (void)snprintf(bytes, blen, "-");
+    if (fd < 0 || fdstat_get(fd, &fs) < 0 || fdstat_same_mount(base, &fs) < 0)
+        return;
+    /* A part it could not read is left out of the counts; the counts say what it could. */
+    (void)rmtree_count(fd, NULL, &r);
+    (void)snprintf(entries, elen, "%llu", r.entries);
+    (void)snprintf(bytes, blen, "%llu", r.bytes);
+    rmtree_result_free(&r);
+}
+
+int gc_list(const struct gc_spec *spec, bool verbose)
 {
     cleanup_free struct held *locks = NULL;
     struct names ns;
+    struct fdstat base;
     size_t nlocks;
     time_t now = time(NULL);
-    int ret = read_names(spec, &ns);
+    int ret = fdstat_get(spec->basefd, &base);
 
     if (ret < 0)
         return ret;
+    ret = read_names(spec, &ns);
+    if (ret < 0)
+        return ret;
     read_locks(&locks, &nlocks);
-    (void)printf("%-5s %6s %-12s %8s %s\n", "STATE", "AGE", "OWNER", "PID", "PATH");
+    if (verbose)
+        (void)printf("%-5s %6s %-12s %8s %9s %12s %s\n", "STATE", "AGE", "OWNER", "PID", "ENTRIES", "BYTES", "PATH");
+    else
+        (void)printf("%-5s %6s %-12s %8s %s\n", "STATE", "AGE", "OWNER", "PID", "PATH");
     for (size_t i = 0; i < ns.n; i++) {
         struct stat st;
         const char *state = "stale";
@@ -562,7 +590,14 @@ int gc_list(const struct gc_spec *spec)
             (void)snprintf(owner, sizeof(owner), "%s", pw->pw_name);
         else
             (void)snprintf(owner, sizeof(owner), "%u", (unsigned)st.st_uid);
-        (void)printf("%-5s %6s %-12s %8s %s/%s\n", state, age, owner, pid, spec->base, ns.v[i]);
+        if (verbose) {
+            char entries[24], bytes[24];
+            count_workspace(spec, &base, ns.v[i], entries, sizeof(entries), bytes, sizeof(bytes));
+            (void)printf("%-5s %6s %-12s %8s %9s %12s %s/%s\n", state, age, owner, pid, entries, bytes, spec->base,
+                         ns.v[i]);
+        } else {
+            (void)printf("%-5s %6s %-12s %8s %s/%s\n", state, age, owner, pid, spec->base, ns.v[i]);
+        }
     }
     names_free(&ns);
     return fflush(stdout) == 0 ? 0 : neg_errno();

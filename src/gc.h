@@ -41,7 +41,8 @@ int gc_retain(const struct gc_spec *spec, uid_t owner, unsigned keep, struct gc_
 /* --list: a header, then one line per workspace in spec->basefd: state (live: its liveness lock is held, per
  * /proc/locks; kept: its sticky bit is set; stale: neither), age since its last change, owner, the pid of a
  * process holding it where it can be known ("-" otherwise) and its path. Only reads: it needs search
- * permission on the base, nothing more. 0 or -errno. */
-int gc_list(const struct gc_spec *spec);
+ * permission on the base, nothing more. With verbose, ENTRIES and BYTES columns before PATH: what is below each
+ * workspace, counted with the removal's walk (rmtree_count); "-" where it cannot be read. 0 or -errno. */
+int gc_list(const struct gc_spec *spec, bool verbose);
 
 #endif

@@ -258,8 +258,9 @@ static int remove_workspace(const struct tmprun_opts *o, struct workspace *ws, s
     ret = workspace_remove(ws, &ro, &rm);
     if (ret < 0 && !o->ignore_cleanup_errors)
         workspace_report(ws->path, &rm, ret);
-    info("%s %s: %llu entries, %llu bytes, %.3f s", ret < 0 ? "could not fully remove" : "removed", ws->path,
-         rm.entries, rm.bytes, seconds_since(&t0));
+    info("%s %s: %llu entries, %llu bytes, %.3f s, %u thread%s (at most %u: %s)",
+         ret < 0 ? "could not fully remove" : "removed", ws->path, rm.entries, rm.bytes, seconds_since(&t0),
+         rm.threads, rm.threads == 1 ? "" : "s", rm.threads_max, rm.threads_why ? rm.threads_why : "-");
     rmtree_result_free(&rm);
     /* A workspace left behind keeps its link: it points at what is left. */
     if (ret == 0) {
@@ -306,7 +307,7 @@ static int run_list(const struct tmprun_opts *o)
                 workspace_base_strerror(ret, why));
         spec.base = base;
     }
-    ret = gc_list(&spec);
+    ret = gc_list(&spec, o->verbose > 0);
     if (ret < 0)
         warn_errno(ret, "cannot list %s", spec.base);
     (void)close(spec.basefd);

@@ -125,9 +125,9 @@ assert_eq "$(cat "$OUT")" unset "without --export-all: TMP is not set"
 
 # ---- --list ----
 exec 3<>"$SCRATCH/fifo.live"
+rm -f "$SCRATCH/live.ws"
 "$TMPRUN" --dir="$base" -- sh -c 'echo "$TMPDIR" >"$1"; read -r _ <&3' sh "$SCRATCH/live.ws" &
 live=$!
-rm -f "$SCRATCH/live.ws"
 wait_until "the live run to start" test -s "$SCRATCH/live.ws"
 "$TMPRUN" --dir="$base" --keep -- sh -c 'echo "$TMPDIR" >"$1"' sh "$SCRATCH/kept.ws" 2>/dev/null
 mkdir "$base/tmprun.StaleStale"
@@ -155,6 +155,15 @@ if is_root; then
 else
     skip "--list: another user's workspace" "needs root to give a directory away"
 fi
+# -v counts entries and bytes with the removal's walk: symlinks are counted, never followed.
+rm -rf "${base:?}"/*
+"$TMPRUN" --dir="$base" --keep -- sh -c 'mkdir -p "$TMPDIR/a/b"; head -c 1000 /dev/zero >"$TMPDIR/a/f"
+    ln -s / "$TMPDIR/l"; echo "$TMPDIR" >"$1"' sh "$SCRATCH/kept.ws" 2>/dev/null
+assert_status 0 "--list -v: exits 0" "$TMPRUN" --list -v --dir="$base"
+assert_eq "$(line "$OUT" 1 | awk '{print $5, $6, $7}')" "ENTRIES BYTES PATH" "--list -v: ENTRIES and BYTES columns"
+assert_eq "$(awk -v p="$(cat "$SCRATCH/kept.ws")" '$7 == p { print $5, $6 }' "$OUT")" "4 1001" \
+    "--list -v: 4 entries (a, a/b, a/f, l) and 1001 bytes (the file and the symlink's one-byte target)"
+rm -rf "${base:?}"/*
 assert_status 125 "--list with a COMMAND: usage error" "$TMPRUN" --list true
 assert_status 125 "--list with --gc: usage error" "$TMPRUN" --list --gc
 rm -rf "${base:?}"/*
