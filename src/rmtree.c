@@ -29,9 +29,10 @@
  * keeps creating entries in it). */
 #define MAX_SCANS 3
 #define NO_NAME SIZE_MAX
-/* A directory with at least this many subdirectories has its subtrees removed by several threads. The kernel
- * serialises unlinks within one directory (its inode lock) but not across directories, so a wide tree goes
- * nearly twice as fast on two cores; a narrow one (a chain, one huge flat directory) stays single-threaded. */
+/* A directory with at least this many subdirectories has its subtrees removed by several threads, where the
+ * filesystem's policy gives more than one (fs_policies). The kernel serialises unlinks within one directory
+ * (its inode lock) but not across directories, so on tmpfs and ext4 a wide tree goes nearly twice as fast on
+ * two cores; a narrow one (a chain, one huge flat directory) stays single-threaded. */
 #define PARALLEL_MIN_SUBDIRS 4
 /* Fds one walk holds at most when it keeps levels directories open below its frame 0: those, the
  * subdirectory being opened and, when that one is unreadable, the O_PATH fd it is reached through. */
