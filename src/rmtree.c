@@ -29,9 +29,10 @@
  * keeps creating entries in it). */
 #define MAX_SCANS 3
 #define NO_NAME SIZE_MAX
-/* A directory with at least this many subdirectories has its subtrees removed by several threads. The kernel
- * serialises unlinks within one directory (its inode lock) but not across directories, so a wide tree goes
- * nearly twice as fast on two cores; a narrow one (a chain, one huge flat directory) stays single-threaded. */
+/* A directory with at least this many subdirectories has its subtrees removed by several threads, where the
+ * filesystem's policy gives more than one (fs_policies). The kernel serialises unlinks within one directory
+ * (its inode lock) but not across directories, so on tmpfs and ext4 a wide tree goes nearly twice as fast on
+ * two cores; a narrow one (a chain, one huge flat directory) stays single-threaded. */
 #define PARALLEL_MIN_SUBDIRS 4
 /* Fds one walk holds at most when it keeps levels directories open below its frame 0: those, the
  * subdirectory being opened and, when that one is unreadable, the O_PATH fd it is reached through. */
@@ -650,36 +651,48 @@ static int enter_owner(const struct shared *sh, struct rmtree_creds *saved)
     return rmtree_creds_enter(sh->opts->owner_uid, sh->opts->owner_gid, saved);
 }
 
+/* rmdir the top through its parent if that name still is the directory we emptied: 0 when it is gone (removed
+ * here or meanwhile: what is at the name now is the caller's to look at), 1 to scan it again, else -errno. */
+static int rmdir_top(struct walk *w)
+{
+    struct shared *sh = w->sh;
+    struct stat mine, there;
+
+    if (fstat(w->frames[0].fd, &mine) < 0)
+        return neg_errno();
+    if (mine.st_nlink == 0)
+        return 0;
+    if (fstatat(sh->top_parent, sh->top_name, &there, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? -ESTALE : neg_errno();
+    /* Only the inode we hold: if the name now is something else, ours was moved and is not there. */
+    if (there.st_dev != mine.st_dev || there.st_ino != mine.st_ino)
+        return -ESTALE;
+    if (unlinkat(sh->top_parent, sh->top_name, AT_REMOVEDIR) == 0) {
+        w->entries++;
+        return 0;
+    }
+    if (rescan(w, errno))
+        return 1;
+    return errno == ENOENT ? 0 : neg_errno();
+}
+
 /* Frame 0 of rmtree_remove_at()'s walk is empty: remove it through the parent it was given, if that name
  * still is the directory we emptied, with the caller's own rights (the parent is a base, root's or the
  * caller's, which the owner may not write). The outcome goes to sh->top_ret, not to the error list. */
 static int remove_top(struct walk *w)
 {
     struct shared *sh = w->sh;
-    struct frame *f = &w->frames[0];
-    struct stat mine, there;
-    int ret = 0;
+    int ret;
 
     sh->top_done = true;
-    if (f->failed)
+    if (w->frames[0].failed)
         return 0; /* something below stays and was reported */
     rmtree_creds_leave(&w->creds);
-    if (fstat(f->fd, &mine) < 0)
-        ret = neg_errno();
-    else if (mine.st_nlink == 0)
-        ret = 0; /* removed meanwhile: what is at the name now is the caller's to look at */
-    else if (fstatat(sh->top_parent, sh->top_name, &there, AT_SYMLINK_NOFOLLOW) < 0)
-        ret = errno == ENOENT ? -ESTALE : neg_errno();
-    else if (there.st_dev != mine.st_dev || there.st_ino != mine.st_ino)
-        ret = -ESTALE; /* only the inode we hold: ours was moved, and what took its name is not ours */
-    else if (unlinkat(sh->top_parent, sh->top_name, AT_REMOVEDIR) == 0)
-        w->entries++;
-    else if (rescan(w, errno))
+    ret = rmdir_top(w);
+    if (ret == 1) {
         sh->top_done = false;
-    else if (errno != ENOENT)
-        ret = neg_errno();
-    if (!sh->top_done)
         ret = enter_owner(sh, &w->creds);
+    }
     sh->top_ret = ret;
     return ret;
 }

@@ -22,7 +22,7 @@
 #define NOBODY 65534
 
 /* The loop tests run once per thread count, whatever the number of CPUs. */
-static const unsigned thread_counts[] = {1, 2, 4};
+static const unsigned thread_counts[] = {1, 2, 3, 4};
 
 static void become_nobody(void)
 {
