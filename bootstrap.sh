@@ -116,21 +116,25 @@ static_build() {
         if [ -z "$src" ]; then
             enable_deb_src
             (cd "$dir/libcap" && apt-get source -qq libcap2 >/dev/null 2>&1) ||
-                (cd "$dir/libcap" && apt-get source libcap2)
+                (cd "$dir/libcap" && apt-get source libcap2) || return 1
             src=$(libcap_source "$dir/libcap")
         fi
+        if [ -z "$src" ]; then
+            echo "bootstrap.sh: no libcap source tree in $dir/libcap" >&2
+            return 1
+        fi
         make -s -C "$src/libcap" CC="musl-gcc -isystem $kh" BUILD_CC=gcc SHARED=no GOLANG=no PAM_CAP=no \
-            lib=lib prefix="$dir/libcap/prefix" install-static-cap >/dev/null
+            lib=lib prefix="$dir/libcap/prefix" install-static-cap >/dev/null || return 1
     fi
     # configure runs anew each time: a tree configured for another compiler must not be reused
     (cd "$dir" && PKG_CONFIG_LIBDIR="$dir/libcap/prefix/lib/pkgconfig" "$top/configure" -q --enable-werror \
-        CC=musl-gcc CPPFLAGS="-isystem $kh" LDFLAGS=-static >/dev/null && make -s -j"$jobs")
+        CC=musl-gcc CPPFLAGS="-isystem $kh" LDFLAGS=-static >/dev/null && make -s -j"$jobs") || return 1
     file=$dir/src/tmprun
     if LC_ALL=C readelf -lW "$file" | grep -q INTERP || LC_ALL=C readelf -dW "$file" | grep -q NEEDED; then
         echo "bootstrap.sh: $file is not a static executable" >&2
         return 1
     fi
-    strip -o "$file.stripped" "$file"
+    strip -o "$file.stripped" "$file" || return 1
     echo "static binary: $file, $(wc -c <"$file") bytes ($(wc -c <"$file.stripped") stripped: $file.stripped)"
 }
 libcap_source() { # libcap_source DIR: the unpacked source package in DIR, if any
