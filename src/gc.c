@@ -518,9 +518,9 @@ static void format_age(time_t secs, char *out, size_t len)
         secs = 0;
     if (secs < 120)
         (void)snprintf(out, len, "%llds", (long long)secs);
-    else if (secs < 2 * 3600)
+    else if (secs < (time_t)2 * 3600)
         (void)snprintf(out, len, "%lldm", (long long)secs / 60);
-    else if (secs < 2 * 86400)
+    else if (secs < (time_t)2 * 86400)
         (void)snprintf(out, len, "%lldh", (long long)secs / 3600);
     else
         (void)snprintf(out, len, "%lldd", (long long)secs / 86400);
@@ -599,6 +599,6 @@ int gc_list(const struct gc_spec *spec, bool verbose)
             (void)printf("%-5s %6s %-12s %8s %s/%s\n", state, age, owner, pid, spec->base, ns.v[i]);
         }
     }
-    names_free(&ns);
+    names_free(&ns); /* NOLINT(clang-analyzer-unix.Malloc): cleanup_free frees locks */
     return fflush(stdout) == 0 ? 0 : neg_errno();
 }

@@ -21,14 +21,14 @@
  * directory would skip entries. 0, or -errno if /proc cannot be read. */
 static int close_listed(int a, int b)
 {
-    int fds[256], n = 0, more = 1;
+    int fds[256], more = 1;
 
     while (more) {
         DIR *d = opendir("/proc/self/fd");
         struct dirent *e;
+        int n = 0;
         if (!d)
             return neg_errno();
-        n = 0;
         more = 0;
         while ((e = readdir(d))) {
             int fd = (int)strtol(e->d_name, NULL, 10);
@@ -50,11 +50,12 @@ static int close_listed(int a, int b)
 /* Close every descriptor but 0-2, a and b (both above 2). */
 static void close_others(int a, int b)
 {
-    int lo = a < b ? a : b, hi = a < b ? b : a;
     struct rlimit rl;
     long max = 1024;
 
 #ifdef SYS_close_range
+    int lo = a < b ? a : b, hi = a < b ? b : a;
+
     if ((lo == 3 || syscall(SYS_close_range, 3U, (unsigned)lo - 1, 0U) == 0) &&
         (lo + 1 > hi - 1 || syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1, 0U) == 0) &&
         syscall(SYS_close_range, (unsigned)hi + 1, ~0U, 0U) == 0)
@@ -128,7 +129,7 @@ static int mid_main(void *arg)
     _exit(0);
 }
 
-#define MID_STACK (64 * 1024)
+#define MID_STACK ((size_t)64 * 1024)
 
 int keeper_start(int lock_fd, int *write_end)
 {

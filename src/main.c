@@ -288,8 +288,7 @@ static int run_list(const struct tmprun_opts *o)
         .prefix = o->prefix ? o->prefix : WORKSPACE_DEFAULT_PREFIX,
         .suffix = o->suffix ? o->suffix : "",
     };
-    char *base = NULL, why[WORKSPACE_WHY_LEN];
-    const char *failed;
+    char *base = NULL;
     int ret;
 
     if (o->dir) {
@@ -301,6 +300,8 @@ static int run_list(const struct tmprun_opts *o)
             die_errno(EXIT_TMPRUN, errno, "cannot list %s", o->dir);
         spec.base = base;
     } else {
+        char why[WORKSPACE_WHY_LEN];
+        const char *failed;
         ret = workspace_choose_base(NULL, &base, &spec.basefd, &failed, why, sizeof(why));
         if (ret < 0)
             die(EXIT_TMPRUN, "cannot use %s: %s", failed ? failed : "any temporary directory",

@@ -309,6 +309,7 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
             o->export_all = seen_run_only = true;
             break;
         case OPT_LINK:
+            /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): required_argument, so optarg is set. */
             if (*optarg == '\0')
                 ret = usage_error("%s", "--link needs a path");
             o->link = optarg;

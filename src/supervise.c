@@ -39,7 +39,6 @@ static bool keeps_default(int sig)
     case SIGTTIN:
     case SIGTTOU:
     case SIGCONT: /* job control: Ctrl-Z stops tmprun together with COMMAND, fg resumes both */
-        return true;
     /* Synchronous faults are tmprun's own crash, not a message for the job: sigprocmask(2) leaves a SIGSEGV,
      * SIGBUS, SIGFPE or SIGILL generated while blocked undefined (Linux forces the default action, other
      * systems may loop on the faulting instruction), and a crash must dump core and show, not be forwarded to
@@ -214,7 +213,7 @@ static bool is_descendant(int procfd, pid_t pid)
     pid_t self = getpid();
 
     for (int hops = 0; pid > 1 && hops < 4096; hops++) {
-        struct proc p;
+        struct proc p = {0};
         if (read_stat(procfd, pid, &p) < 0)
             return false;
         if (p.ppid == self)
@@ -300,6 +299,7 @@ static size_t first_child(const struct proc *all, size_t n, pid_t ppid)
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
+        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): all[0..n) were filled by read_stat. */
         if (all[mid].ppid < ppid)
             lo = mid + 1;
         else
@@ -360,7 +360,7 @@ static int list_descendants(int procfd, struct proc **out, size_t *count, size_t
         qsort(all, n, sizeof(*all), by_ppid);
     below = malloc((n ? n : 1) * sizeof(*below));
     if (!below)
-        return -ENOMEM;
+        return -ENOMEM; /* NOLINT(clang-analyzer-unix.Malloc): cleanup_free frees all */
     /* below[] is its own queue: [head, tail) are listed, their children not yet. The listed mark keeps a
      * parent loop (pids reused while /proc was read) from taking a process twice. */
     for (pid_t parent = self;; parent = below[head++].pid) {
@@ -388,7 +388,7 @@ static int open_exact(int procfd, const struct proc *p)
 {
     int pfd = pidfd_open(p->pid, 0);
     int err = pfd < 0 ? neg_errno() : 0;
-    struct proc now;
+    struct proc now = {0};
 
     if (err == -ESRCH)
         return err;
@@ -498,7 +498,7 @@ static long scan(struct stopper *st, int *err)
     int ret = list_descendants(st->procfd, &procs, &nprocs, &nchildren);
 
     if (ret < 0 || nchildren == 0) {
-        *err = ret < 0 ? ret : -ENOENT;
+        *err = ret < 0 ? ret : -ENOENT; /* NOLINT(clang-analyzer-unix.Malloc): cleanup_free frees procs */
         return -1;
     }
     st->unwatched = false;
@@ -553,7 +553,7 @@ static long scan(struct stopper *st, int *err)
         /* -ESRCH: gone or going, reaped by its parent or by us. */
         st->unwatched |= ret != -ESRCH && t->pidfd < 0;
     }
-    if (st->ntold > 1)
+    if (st->ntold > 1) /* NOLINT(clang-analyzer-unix.Malloc): the list is freed by its owner */
         qsort(st->told, st->ntold, sizeof(*st->told), by_pid);
     st->nsorted = st->ntold;
     return added;
@@ -687,8 +687,8 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
      * spares copying tmprun's page tables, the largest part of what tmprun adds to a bare fork-exec. The
      * setup steps (namespaces, privileges) allocate and change process-wide state: they get a real fork. The
      * vfork()ed child makes only system calls (no stdio, no allocation) before execvp() or _exit(). */
-    /* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork,clang-analyzer-unix.Vfork) */
     m->vforked = !spec->setup;
+    /* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork,clang-analyzer-unix.Vfork) */
     child = m->vforked ? vfork() : fork();
     if (child < 0) {
         int err = neg_errno();

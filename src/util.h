@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_(f) __attribute__((cleanup(f))) /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 #define cleanup_fd _cleanup_(close_fdp)
 #define cleanup_free _cleanup_(free_voidp)
 

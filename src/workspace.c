@@ -436,10 +436,9 @@ static int vet_workspace(const struct fdstat *base, int fd, uid_t owner, struct 
 int workspace_remove_at(int basefd, const char *name, int fd, uid_t owner, gid_t group,
                         const struct rmtree_opts *opts, struct rmtree_result *r)
 {
-    static const struct rmtree_opts defaults;
     cleanup_fd int cur = -1;
     struct fdstat base, ws;
-    struct rmtree_opts o = opts ? *opts : defaults;
+    struct rmtree_opts o = opts ? *opts : (struct rmtree_opts){0};
     int ret = fdstat_get(basefd, &base), moved = 0;
 
     /* DESIGN rule 2: with its owner's rights, so nothing its owner could not remove goes (a root-owned
@@ -537,9 +536,9 @@ int workspace_link_prepare(const char *path, struct workspace_link *l, char *why
     dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     if (!dir)
         return -ENOMEM;
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* NOLINT(clang-analyzer-unix.Malloc): cleanup_free frees dir */
     if (dfd < 0)
-        return neg_errno();
+        return neg_errno(); /* NOLINT(clang-analyzer-unix.Malloc): cleanup_free frees dir */
     if (fstat(dfd, &st) < 0)
         return neg_errno();
     /* The same rule as for a base: anyone else who could modify that directory could swap the link. */

@@ -214,7 +214,7 @@ for opts in "" "--private-tmp" "--tmpfs=1M"; do
     if wait_until "COMMAND to unlock its descriptors" test -s "$out"; then
         assert_status 0 "flock -u in COMMAND $opts: --gc runs" "$TMPRUN" --gc -v --older-than=0 --dir="$base"
         assert_contains "$ERR" "in use" "flock -u in COMMAND $opts: --gc still finds the workspace in use"
-        assert_eq "$(ls -A "$base" | wc -l)" 1 "flock -u in COMMAND $opts: the live workspace is still there"
+        assert_eq "$(find "$base" -mindepth 1 -maxdepth 1 | wc -l)" 1 "flock -u in COMMAND $opts: the live workspace is still there"
     fi
     echo go >&3
     st=0
@@ -256,7 +256,7 @@ if is_root; then
         wait "$pid" 2>/dev/null
         assert_status 0 "--tmpfs, tmprun SIGKILLed: --gc runs" "$TMPRUN" --gc -v --older-than=0 --dir="$base"
         assert_contains "$ERR" "in use" "--tmpfs, tmprun SIGKILLed: --gc finds the workspace in use"
-        assert_eq "$(ls -A "$base" | wc -l)" 1 "--tmpfs, tmprun SIGKILLed: the workspace is still there"
+        assert_eq "$(find "$base" -mindepth 1 -maxdepth 1 | wc -l)" 1 "--tmpfs, tmprun SIGKILLed: the workspace is still there"
         : >"$d/go"
         wait_until "the orphaned COMMAND to finish" test -e "$d/done"
         gone() { "$TMPRUN" --gc --older-than=0 --dir="$base" >/dev/null 2>&1 && [ -z "$(ls -A "$base")" ]; }

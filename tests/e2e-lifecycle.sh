@@ -36,7 +36,7 @@ assert_absent "$(cat "$SCRATCH/kept.3")" "--retain=2: the third newest went"
 assert_absent "$(cat "$SCRATCH/kept.1")" "--retain=2: the oldest went"
 assert_exists "$base/tmprun.StaleNever" "--retain: a stale workspace that was never kept is untouched"
 assert_exists "$(cat "$SCRATCH/live.ws")" "--retain: a live run's workspace is untouched"
-echo done >&3
+echo "done" >&3
 wait "$live"
 assert_eq "$?" 0 "--retain: the live run ended normally"
 exec 3>&-
@@ -60,7 +60,7 @@ while [ "$i" -le 20 ]; do
 done
 wait
 assert_eq "$(kept_count)" 3 "--retain=3 after 20 failing runs, 10 at a time: exactly 3 kept"
-assert_eq "$(ls -A "$base" | wc -l)" 3 "--retain=3: nothing else is left in the base"
+assert_eq "$(find "$base" -mindepth 1 -maxdepth 1 | wc -l)" 3 "--retain=3: nothing else is left in the base"
 rm -rf "${base:?}"/*
 
 assert_status 125 "--retain without --keep or --keep-on-failure: usage error" "$TMPRUN" --retain=1 true
@@ -140,7 +140,7 @@ assert_eq "$(awk -v p="$(cat "$SCRATCH/live.ws")" '$5 == p { print $4 }' "$OUT")
 assert_eq "$(state_of "$(cat "$SCRATCH/kept.ws")")" kept "--list: the kept one is kept"
 assert_eq "$(state_of "$base/tmprun.StaleStale")" stale "--list: the leftover is stale"
 assert_eq "$(grep -c . "$OUT")" 4 "--list: one line per workspace, after the header"
-echo done >&3
+echo "done" >&3
 wait "$live"
 exec 3>&-
 if is_root; then

@@ -1,5 +1,6 @@
 #!/bin/sh
 # tmprun end to end: -v/--verbose reports the workspace created and what its removal took.
+# shellcheck disable=SC2016 # the sh -c scripts expand their own variables
 : "${TESTS_SRCDIR:=$(dirname "$0")}"
 # shellcheck source=lib.sh
 . "$TESTS_SRCDIR/lib.sh"
