@@ -241,7 +241,8 @@ configured() { # configured DIR CONFIGURE-ARGS...: a fresh build tree of this so
     (top=$PWD && cd "$dir" && "$top/configure" -q --enable-werror "$@")
 }
 sanitizers() {
-    configured build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" &&
+    configured build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+        LIBS="$PWD/tests/sanitizer-options.c" &&
         ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
             make_check build-asan
 }

@@ -2,7 +2,6 @@
 
 #include "keeper.h"
 
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -10,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -95,48 +93,10 @@ _Noreturn static void keeper_main(int lock_fd, int read_end)
     _exit(0);
 }
 
-/* What the middle process needs and reports back (it shares tmprun's memory). */
-struct mid {
-    int lock_fd, read_end, write_end;
-    long keeper; /* the keeper's pid, or -errno */
-};
-
-/* The middle process of the double fork. It runs in tmprun's own memory, on a stack of its own, while tmprun is
- * suspended (CLONE_VM | CLONE_VFORK, as posix_spawn(3) does): it costs no copy and no tear-down of an address
- * space, and tmprun resumes as soon as it exits. It makes the keeper with a raw clone(2), which copies the
- * memory as fork(2) does: glibc's fork() would run atfork handlers and reset the thread's state in memory
- * tmprun shares. Its descriptor table is its own (no CLONE_FILES), so closing the write end here leaves
- * tmprun's. */
-/* Not instrumented by AddressSanitizer: it runs on a stack ASan does not know, and its handling of _exit()
- * would warn about the switch. */
-#if defined(__has_attribute)
-#if __has_attribute(no_sanitize)
-__attribute__((no_sanitize("address")))
-#endif
-#endif
-static int mid_main(void *arg)
-{
-    struct mid *m = arg;
-    long k;
-
-    (void)close(m->write_end);
-    /* Flags, then null stack and tid pointers: the child continues on a copy of this stack, as after fork. The
-     * argument order differs between architectures, but all of them are zero. */
-    k = syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, 0UL, 0UL, 0UL);
-    if (k == 0)
-        keeper_main(m->lock_fd, m->read_end);
-    m->keeper = k < 0 ? neg_errno() : k;
-    _exit(0);
-}
-
-#define MID_STACK ((size_t)64 * 1024)
-
 int keeper_start(int lock_fd, int *write_end)
 {
     cleanup_fd int rfd = -1, wfd = -1;
-    struct mid m;
     int p[2], was = 0, st, ret = 0;
-    void *stack;
     pid_t mid;
 
     *write_end = -1;
@@ -148,34 +108,33 @@ int keeper_start(int lock_fd, int *write_end)
         return neg_errno();
     rfd = p[0];
     wfd = p[1];
-    m = (struct mid){.lock_fd = lock_fd, .read_end = rfd, .write_end = wfd, .keeper = -EAGAIN};
-    stack = mmap(NULL, MID_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED)
-        return neg_errno();
     /* A child subreaper adopts its orphaned descendants: the keeper must be orphaned to our own reaper. */
-    if (prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0) < 0 ||
-        (was && prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) < 0)) {
-        ret = neg_errno();
-        (void)munmap(stack, MID_STACK);
-        return ret;
+    if (prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0) < 0 || (was && prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) < 0))
+        return neg_errno();
+    /* A plain fork(2) for the middle process: a CLONE_VM one would be cheaper, but valgrind (the CI gate that
+     * runs every end-to-end test under it) cannot run a child sharing its parent's memory without a thread. */
+    mid = fork();
+    if (mid == 0) {
+        pid_t k;
+        (void)close(wfd);
+        k = fork();
+        if (k == 0)
+            keeper_main(lock_fd, rfd);
+        coverage_dump();
+        _exit(k < 0 ? 1 : 0);
     }
-    /* Every signal tmprun handles is blocked (supervise_init()): no handler can run in the middle process,
-     * which shares tmprun's memory, and the keeper keeps them blocked. The stack grows down. */
-    mid = clone(mid_main, (char *)stack + MID_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &m);
     if (mid < 0) {
         ret = neg_errno();
     } else {
-        /* Once the middle process is reaped, the keeper has been re-parented: only then be a subreaper again.
-         * It has exited already (CLONE_VFORK): this does not wait. */
+        /* Once the middle process is reaped, the keeper has been re-parented: only then be a subreaper again. */
         while (waitpid(mid, &st, 0) < 0)
             if (errno != EINTR) {
                 ret = neg_errno();
                 break;
             }
-        if (ret == 0 && m.keeper < 0)
-            ret = (int)m.keeper;
+        if (ret == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+            ret = -EAGAIN;
     }
-    (void)munmap(stack, MID_STACK);
     if (was && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 && ret == 0)
         ret = neg_errno();
     if (ret < 0)

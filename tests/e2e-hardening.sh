@@ -9,14 +9,19 @@
 base=$SCRATCH/base
 mkdir "$base"
 
+# The binary itself, not a wrapper (make check-valgrind's), for what a wrapper would change: valgrind's own
+# descriptors, processes and temporary files would stand in for tmprun's.
+native=$TMPRUN
+[ -x "$TMPRUN.real" ] && native=$TMPRUN.real
+
 # ---- standard descriptors closed by the caller ----
 # The first descriptors tmprun opens must not land on 0-2: COMMAND would get the workspace as its stdin or
 # stderr, and "exec 2>/dev/null" in COMMAND would close what keeps the workspace alive.
 assert_status 0 "fds 0-2 closed: exits 0" sh -c '"$1" --dir="$2" -- sh -c "readlink /proc/\$\$/fd/0 /proc/\$\$/fd/2 | cat >\"\$1\"" sh "$3" 0<&- 2>&-' \
-    sh "$TMPRUN" "$base" "$SCRATCH/fds"
+    sh "$native" "$base" "$SCRATCH/fds"
 assert_eq "$(tr '\n' ' ' <"$SCRATCH/fds")" "/dev/null /dev/null " "fds 0-2 closed: COMMAND's stdin and stderr are /dev/null"
 assert_status 0 "all of fds 0-2 closed: exits 0" sh -c '"$1" --dir="$2" -- sh -c "readlink /proc/\$\$/fd/1 | cat >\"\$1\"" sh "$3" 0<&- 1>&- 2>&-' \
-    sh "$TMPRUN" "$base" "$SCRATCH/fds"
+    sh "$native" "$base" "$SCRATCH/fds"
 assert_eq "$(cat "$SCRATCH/fds")" "/dev/null" "all of fds 0-2 closed: COMMAND's stdout is /dev/null"
 assert_eq "$(ls -A "$base")" "" "fds 0-2 closed: no workspace is left"
 
@@ -164,19 +169,21 @@ if is_root; then
     # --tmpfs blames what failed: here the first process the run makes, its lock keeper, refused by
     # RLIMIT_NPROC (EAGAIN), not user namespaces. The workspace it had made is taken back.
     setup_user
+    unative=$USER_TMPRUN # (make check-valgrind's wrapper sits where nobody can run it, with the binary)
+    [ -x "$TMPRUN.real" ] && unative=$TMPRUN.real
     mkdir "$UDIR/nproc"
     chown "$UNPRIV_UID:$UNPRIV_GID" "$UDIR/nproc"
     # LeakSanitizer (in the sanitizer build) needs clone(2) for its own exit-time check: off for these runs.
     asan_saved=${ASAN_OPTIONS-}
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
     export ASAN_OPTIONS
-    assert_status 125 "--tmpfs with no process to spare: 125" as_user prlimit --nproc=1 "$USER_TMPRUN" --tmpfs \
+    assert_status 125 "--tmpfs with no process to spare: 125" as_user prlimit --nproc=1 "$unative" --tmpfs \
         --dir="$UDIR/nproc" true
     assert_eq "$(cat "$ERR")" "tmprun: cannot set up the workspace's lock for COMMAND: Resource temporarily unavailable" \
         "--tmpfs with no process to spare: names the lock keeper and fork's errno"
     assert_eq "$(ls -A "$UDIR/nproc")" "" "--tmpfs with no process to spare: nothing is left"
     # One to spare: the keeper's middle process starts, the keeper cannot; the failure comes back from it.
-    assert_status 125 "--tmpfs with one process to spare: 125" as_user prlimit --nproc=2 "$USER_TMPRUN" --tmpfs \
+    assert_status 125 "--tmpfs with one process to spare: 125" as_user prlimit --nproc=2 "$unative" --tmpfs \
         --keep-on-failure --dir="$UDIR/nproc" touch "$UDIR/nproc-ran"
     assert_eq "$(cat "$ERR")" "tmprun: cannot set up the workspace's lock for COMMAND: Resource temporarily unavailable" \
         "--tmpfs with one process to spare: names the lock and fork's errno"

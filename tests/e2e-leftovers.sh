@@ -181,7 +181,9 @@ if wait_until "COMMAND to start the leftover" test -e "$d/stubborn.pid" &&
         "--grace=30d, leftover ignoring SIGTERM: it runs on during the grace"
     assert_exists "$(cat "$d/ws")" "--grace=30d: during the grace the workspace is there"
     read -r nr _ _ timeout _ <"/proc/$pid/syscall"
-    if [ "$nr" = 7 ] && [ "$(uname -m)" = x86_64 ]; then
+    if [ -x "$TMPRUN.real" ]; then
+        skip "--grace=30d: the poll timeout" "under valgrind the system call seen is valgrind's own"
+    elif [ "$nr" = 7 ] && [ "$(uname -m)" = x86_64 ]; then
         assert_eq "$timeout" 0x7fffffff "--grace=30d: tmprun polls with the longest timeout poll(2) takes"
     else
         skip "--grace=30d: the poll timeout" "poll(2) is not system call 7 here ($(uname -m), $nr)"
@@ -310,7 +312,9 @@ if "$noproc" true; then
     assert_exit "$pid" 0 "no /proc, --grace=1h: the leftover ended within the grace: tmprun exits 0"
     assert_eq "$(cat "$d/seen" 2>/dev/null)" exists "no /proc, --grace=1h: the leftover could write to its workspace"
     assert_absent "$(cat "$d/ws")" "no /proc, --grace=1h: once it has ended, the workspace is gone"
-    assert_eq "$(cat "$ERR")" "" "no /proc, --grace=1h: nothing to report"
+    # (A sanitizer build's runtime warns that it cannot read /proc/self/exe before any option applies.)
+    assert_eq "$(grep -v '^==[0-9]*==WARNING: reading executable name failed' "$ERR")" "" \
+        "no /proc, --grace=1h: nothing to report"
 else
     not_ok "no /proc: unshare -m and umount /proc are needed for these tests (root)"
 fi

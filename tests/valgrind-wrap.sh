@@ -3,14 +3,27 @@
 # (tmprun.real). A memory error or a definite leak in tmprun makes it exit 99, which every status assertion
 # of the end-to-end suite catches. Children (COMMAND) run natively.
 real=${0%/*}/tmprun.real
+# Without /proc (tests/e2e-leftovers.sh takes it away) valgrind cannot run at all: natively then.
+[ -r /proc/self/status ] || exec "$real" "$@"
 # Under a seccomp filter added by a test (tests/e2e-faults.sh makes calls fail on purpose) valgrind and even
 # this script's own forks may be denied: run natively. make check-valgrind passes the number of filters the
 # whole run started with; read without a fork, which the filter may forbid.
+# Traced (the tests that count tmprun's system calls with strace) valgrind's own calls would be counted:
+# natively then too.
 while read -r key value; do
     if [ "$key" = Seccomp_filters: ] && [ "$value" -gt "${VALGRIND_BASE_FILTERS:-0}" ]; then
         exec "$real" "$@"
     fi
+    if [ "$key" = TracerPid: ] && [ "$value" != 0 ]; then
+        exec "$real" "$@"
+    fi
 done </proc/self/status
+# Standard descriptors closed by the caller (what tmprun must cope with) would be valgrind's own files; a
+# umask of 0777 or a one-process RLIMIT_NPROC leave valgrind unable to start: natively.
+if ! { : <&0; } 2>/dev/null || ! { : >&1; } 2>/dev/null || ! { : >&2; } 2>/dev/null ||
+    [ "$(umask)" = 0777 ] || [ "$(ulimit -u 2>/dev/null)" = 1 ] || [ "$(ulimit -u 2>/dev/null)" = 2 ]; then
+    exec "$real" "$@"
+fi
 # Three kinds of run go natively, because valgrind itself cannot do them: a deliberately unusable TMPDIR
 # (valgrind keeps its own temporary files there), a tiny fd limit (valgrind reserves fds of its own; the
 # 16-fd removal test), and a terminal on stdin (valgrind does not stop on SIGTSTP, so job control breaks).
