@@ -3,6 +3,12 @@
 # (tmprun.real). A memory error or a definite leak in tmprun makes it exit 99, which every status assertion
 # of the end-to-end suite catches. Children (COMMAND) run natively.
 real=${0%/*}/tmprun.real
+# A tiny fd limit first: valgrind reserves fds of its own (the 8- and 16-fd removal tests), and this script's
+# own redirections below need a spare one above 10.
+# shellcheck disable=SC3045 # dash, bash and busybox sh all have ulimit -n
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 256 ]; then
+    exec "$real" "$@"
+fi
 # Without /proc (tests/e2e-leftovers.sh takes it away) valgrind cannot run at all: natively then.
 [ -r /proc/self/status ] || exec "$real" "$@"
 # Under a seccomp filter added by a test (tests/e2e-faults.sh makes calls fail on purpose) valgrind and even
@@ -20,18 +26,18 @@ while read -r key value; do
 done </proc/self/status
 # Standard descriptors closed by the caller (what tmprun must cope with) would be valgrind's own files; a
 # umask of 0777 or a one-process RLIMIT_NPROC leave valgrind unable to start: natively.
+# shellcheck disable=SC3045 # dash, bash and busybox sh all have ulimit -u
 if ! { : <&0; } 2>/dev/null || ! { : >&1; } 2>/dev/null || ! { : >&2; } 2>/dev/null ||
     [ "$(umask)" = 0777 ] || [ "$(ulimit -u 2>/dev/null)" = 1 ] || [ "$(ulimit -u 2>/dev/null)" = 2 ]; then
     exec "$real" "$@"
 fi
-# Three kinds of run go natively, because valgrind itself cannot do them: a deliberately unusable TMPDIR
-# (valgrind keeps its own temporary files there), a tiny fd limit (valgrind reserves fds of its own; the
-# 16-fd removal test), and a terminal on stdin (valgrind does not stop on SIGTSTP, so job control breaks).
+# Two more kinds of run go natively, because valgrind itself cannot do them: a deliberately unusable TMPDIR
+# (valgrind keeps its own temporary files there) and a terminal on stdin (valgrind does not stop on SIGTSTP,
+# so job control breaks).
 if [ -n "${TMPDIR:-}" ] && { [ ! -d "$TMPDIR" ] || [ ! -w "$TMPDIR" ] || [ ! -x "$TMPDIR" ]; }; then
     exec "$real" "$@"
 fi
-# shellcheck disable=SC3045 # dash, bash and busybox sh all have ulimit -n
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 256 ] || [ -t 0 ]; then
+if [ -t 0 ]; then
     exec "$real" "$@"
 fi
 exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
