@@ -148,6 +148,13 @@ static const struct option *long_option(int val)
 
 /* getopt_long() returned ':' for arg, the argument it was reading: the option takes an argument and none
  * followed. Named as getopt names it: the long option in full, even when abbreviated. */
+/* The word getopt_long() was reading when it stopped. musl leaves optind past the end after a short option
+ * that lacks its argument at the end of a cluster ("-vd"), where glibc does not: never read beyond argv. */
+static const char *last_word(int argc, char **argv)
+{
+    return optind >= 1 && optind <= argc && argv[optind - 1] ? argv[optind - 1] : "";
+}
+
 static int missing_argument(const char *arg)
 {
     const struct option *lo = long_option(optopt);
@@ -349,10 +356,10 @@ int opts_parse(int argc, char **argv, struct tmprun_opts *o)
                          PACKAGE_NAME, PACKAGE_VERSION);
             return OPTS_DONE;
         case ':':
-            ret = missing_argument(argv[optind - 1]);
+            ret = missing_argument(last_word(argc, argv));
             break;
         default:
-            ret = bad_option(argv[optind - 1]);
+            ret = bad_option(last_word(argc, argv));
             break;
         }
         if (ret < 0)
