@@ -51,7 +51,7 @@ if ! command -v "$cc" >/dev/null 2>&1; then
 fi
 
 # Only what opts.c needs: opts.c -> parse.c, workspace.c (ws_check_affixes) -> log.c, rmtree.c -> fdstat.c.
-sources="$src/parse.c $src/opts.c $src/workspace.c $src/rmtree.c $src/fdstat.c $src/log.c"
+sources="$src/parse.c $src/opts.c $src/workspace.c $src/rmtree.c $src/workpool.c $src/fdstat.c $src/log.c"
 # shellcheck disable=SC2086 # $sources is a list of paths without spaces
 if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
     -Wall -Wextra -I"$build" -I"$src" -pthread \

@@ -1,9 +1,9 @@
 /* libFuzzer harness for the option-value parsers (parse.c) and the command line parser (opts.c).
  *
  * The input, up to its first NUL byte, goes to parse_duration(), parse_mode(), parse_size() and
- * parse_valid_env_name(), each checked against an independent reference implementation of the grammar in parse.h.
- * The whole input, split at NUL bytes, becomes the argv after "tmprun" for opts_parse(), whose result must
- * satisfy the invariants of struct tmprun_opts and be the same when parsed a second time (optind reset).
+ * parse_valid_env_name(), each checked against an independent reference implementation of the grammar in
+ * parse.h. The whole input, split at NUL bytes, becomes the argv after "tmprun" for opts_parse(), whose result
+ * must satisfy the invariants of struct tmprun_opts and be the same when parsed a second time (optind reset).
  * Every piece of the argv also goes through the value parsers. Any violation aborts.
  *
  * Built and run by tests/fuzz.sh. */
@@ -291,7 +291,12 @@ static void check_opts(int argc, char **argv, int ret, const struct tmprun_opts 
         CHECK(strchr(o->suffix, '/') == NULL && parse_printable_utf8(o->suffix));
     if (o->user)
         CHECK(o->user[0] != '\0' && o->user[0] != ':');
-    if (o->gc) {
+    if (o->list) {
+        /* --list: only --dir, --prefix, --suffix and -v; no COMMAND, no run option, not with --gc. */
+        CHECK(o->argv == NULL && !o->gc && !o->dry_run && !o->retain_set && !o->link && !o->export_all);
+        CHECK(!o->cd && !o->keep && !o->keep_on_failure && !o->tmpfs && !o->private_tmp && !o->user &&
+              o->nexports == 0);
+    } else if (o->gc) {
         CHECK(o->argv == NULL);
         CHECK(o->prefix == NULL || o->prefix[0] != '\0');
         CHECK(!o->cd && !o->keep && !o->keep_on_failure && !o->ignore_cleanup_errors && !o->tmpfs &&
@@ -316,7 +321,8 @@ static bool same_opts(const struct tmprun_opts *a, const struct tmprun_opts *b)
         a->grace != b->grace || a->gc != b->gc || a->older_than != b->older_than || a->dry_run != b->dry_run ||
         a->tmpfs != b->tmpfs || strcmp(a->tmpfs_size, b->tmpfs_size) != 0 || a->private_tmp != b->private_tmp ||
         a->user != b->user || a->drop_caps != b->drop_caps || a->no_new_privs != b->no_new_privs ||
-        a->verbose != b->verbose || a->argv != b->argv)
+        a->verbose != b->verbose || a->argv != b->argv || a->list != b->list || a->link != b->link ||
+        a->export_all != b->export_all || a->retain_set != b->retain_set || a->retain != b->retain)
         return false;
     for (size_t i = 0; i < a->nexports; i++)
         if (a->exports[i] != b->exports[i])
