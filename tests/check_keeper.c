@@ -190,7 +190,7 @@ END_TEST
 START_TEST(keeper_process)
 {
     char dir[PATH_MAX], fd[16], target[PATH_MAX], ours[PATH_MAX], mask[64], kmask[64], path[64];
-    int lock = locked_dir(dir, sizeof(dir)), w = -1, was = -1, n = 0, leak, high;
+    int lock = locked_dir(dir, sizeof(dir)), w = -1, was = -1, n = 0, leak, high, spare[3];
     sigset_t block;
     pid_t keeper;
     struct dirent *e;
@@ -204,8 +204,14 @@ START_TEST(keeper_process)
     /* Not close-on-exec, one between the lock and the pipe, one above every other: the keeper keeps neither. */
     leak = open("/dev/zero", O_RDONLY);
     ck_assert_int_ge(leak, 0);
+    /* Free numbers below the high one for the pipe and the keeper's /dev/null, even when every lower number
+     * is taken (no hole left by whoever started the test): held while the high one is chosen. */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_ge(spare[i] = dup(leak), 0);
     high = highest_fd() + 1;
     ck_assert_int_eq(dup2(leak, high), high);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(close(spare[i]), 0);
     if (_i == 1) {
         /* No close_range(2) (Linux < 5.9): the keeper closes every number below the descriptor limit, the
          * last one included. */
