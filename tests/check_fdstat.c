@@ -268,8 +268,10 @@ static Suite *fdstat_suite(void)
     tcase_add_test(tc, directory);
     tcase_add_test(tc, o_path);
     /* Without statx, and without name_to_handle_at too. */
-    tcase_add_loop_test(tc, without_statx, 0, 2);
-    tcase_add_root_test(tc, no_mount_id);
+    if (!lacks("without_statx", lacks_seccomp()))
+        tcase_add_loop_test(tc, without_statx, 0, 2);
+    if (!lacks("no_mount_id", lacks_seccomp()))
+        tcase_add_root_test(tc, no_mount_id);
     tcase_add_test(tc, bad_fd);
     suite_add_tcase(s, tc);
     tc = tcase_create("same_mount");
