@@ -194,7 +194,9 @@ summary() { # the main suite's counts, kept once read: later gates (valgrind) re
     clang | static | arm64) log=build-$1/test-suite.log ;;
     *) log=build/test-suite.log ;;
     esac
-    if [ -z "${counts:-}" ] && [ -f "$log" ]; then
+    # Not before that gate has started: its tree may hold the log of an earlier run.
+    case " ${started:-} " in *" ${1:-check} "*) ;; *) log= ;; esac
+    if [ -z "${counts:-}" ] && [ -n "$log" ] && [ -f "$log" ]; then
         pass=$(sed -n 's/^# PASS: *//p' "$log")
         fail=$(sed -n 's/^# FAIL: *//p' "$log")
         err=$(sed -n 's/^# ERROR: *//p' "$log")
@@ -210,6 +212,7 @@ gate() { # gate ID NAME CMD...: run one gate, timed, if selected (GATES="ID...",
     *) return 0 ;;
     esac
     echo "== $name"
+    started="${started:-} $id"
     t0=$(date +%s)
     if ! "$@"; then
         echo "== FAILED: $name" >&2
