@@ -17,7 +17,7 @@ esac
 
 # The gates run by default, and the ones run only when named (issue 10's portability builds):
 #   clang: make check built with clang; static: the static musl binary and the end-to-end suite against it;
-#   arm64: a cross-build for aarch64 (--enable-werror, test programs included), the unit suites under qemu.
+#   arm64: a cross-build for aarch64 (--enable-werror, test programs included), every unit suite under qemu.
 default_gates="check distcheck lint asan valgrind coverage fuzz"
 case $mode in
 check) gates=${GATES:-$default_gates} ;;
@@ -194,7 +194,9 @@ summary() { # the main suite's counts, kept once read: later gates (valgrind) re
     clang | static | arm64) log=build-$1/test-suite.log ;;
     *) log=build/test-suite.log ;;
     esac
-    if [ -z "${counts:-}" ] && [ -f "$log" ]; then
+    # Not before that gate has started: its tree may hold the log of an earlier run.
+    case " ${started:-} " in *" ${1:-check} "*) ;; *) log= ;; esac
+    if [ -z "${counts:-}" ] && [ -n "$log" ] && [ -f "$log" ]; then
         pass=$(sed -n 's/^# PASS: *//p' "$log")
         fail=$(sed -n 's/^# FAIL: *//p' "$log")
         err=$(sed -n 's/^# ERROR: *//p' "$log")
@@ -210,6 +212,7 @@ gate() { # gate ID NAME CMD...: run one gate, timed, if selected (GATES="ID...",
     *) return 0 ;;
     esac
     echo "== $name"
+    started="${started:-} $id"
     t0=$(date +%s)
     if ! "$@"; then
         echo "== FAILED: $name" >&2
@@ -263,16 +266,18 @@ clang_check() {
 static_check() { # the end-to-end suite, run from the static tree: tests/inject is built with musl too
     static_build && make_check build-static check-e2e && grep '^# PASS' build-static.out
 }
-# The unit suites that run under qemu-user. Left to the native gates: fdstat, keeper, ns and rmtree, whose
-# contracts are about what qemu-user emulates only in part (descriptor limits, with qemu's own fds counted;
-# seccomp filters; a process's own name and /proc entries; the new mount API), not about the arm64 build.
-qemu_units="tests/check_caps tests/check_gc tests/check_log tests/check_opts tests/check_parse"
-qemu_units="$qemu_units tests/check_workpool tests/check_workspace"
+# Every unit suite runs under qemu-user. What qemu-user 7.2 (Debian 12's) lacks, the tests that need it find
+# out by a probe and are named in the suite's log as "SKIP: TEST: why" (seccomp filters, which it refuses;
+# child subreapers, which it does not emulate); on a native kernel the probes find both and nothing skips.
+# The gate lists those lines, so what did not run under qemu is in its output. Emulated code runs several times
+# slower (deep_chain_bounded_fds: about a minute on a busy machine), so Check's hang guard is 5 times longer.
 arm64_check() { # the unit suites' programs run under qemu-user; the libraries are the multiarch arm64 ones
     configured build-arm64 --host=aarch64-linux-gnu PKG_CONFIG=pkg-config \
         PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig &&
-        make_check build-arm64 check-unit LOG_COMPILER=qemu-aarch64-static UNIT_TESTS="$qemu_units" &&
-        grep '^# PASS' build-arm64.out && LC_ALL=C readelf -h build-arm64/src/tmprun | grep -q AArch64
+        (CK_TIMEOUT_MULTIPLIER=5 && export CK_TIMEOUT_MULTIPLIER &&
+            make_check build-arm64 check-unit LOG_COMPILER=qemu-aarch64-static) &&
+        grep '^# PASS' build-arm64.out && { grep '^SKIP:' build-arm64/tests/check_*.log | sed 's|^.*/||' || :; } &&
+        LC_ALL=C readelf -h build-arm64/src/tmprun | grep -q AArch64
 }
 
 gate check "make check" make_check build

@@ -11,10 +11,11 @@ struct fdstat {
 };
 
 /* Fill out for the object open at fd (O_PATH is fine), never following anything. The mount id comes from
- * statx(STATX_MNT_ID) (Linux >= 5.8), else from the "mnt_id:" line of /proc/self/fdinfo/FD (Linux >= 3.15).
+ * statx(STATX_MNT_ID) (Linux >= 5.8), else from name_to_handle_at(2) (no descriptor taken), else, where the
+ * filesystem has no file handles, from the "mnt_id:" line of /proc/self/fdinfo/FD (Linux >= 3.15).
  * A mount id, not st_dev, tells a bind mount of the same filesystem from the directory under it. Returns 0,
- * -ENOSYS when no mount id can be had (an old kernel without /proc: callers must then refuse to decide that
- * two objects share a mount), or another -errno. */
+ * -ENOSYS when no mount id can be had (an old kernel, a filesystem without file handles and no /proc: callers
+ * must then refuse to decide that two objects share a mount), or another -errno. */
 int fdstat_get(int fd, struct fdstat *out);
 
 /* 0 if a and b are on the same mount (same mount id and device), -EXDEV if not. */

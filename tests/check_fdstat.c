@@ -109,8 +109,10 @@ START_TEST(o_path)
 }
 END_TEST
 
-/* Without statx(2) (Linux < 4.11, or a sandbox that refuses it) the mount id comes from /proc/self/fdinfo:
- * the same answers. (glibc may emulate statx() with fstatat(): then only the mount id takes the other way.) */
+/* Without statx(2) (Linux < 4.11, or a sandbox that refuses it) the mount id comes from name_to_handle_at(2)
+ * or, for a filesystem without file handles (/proc) and the second time without that call too, from
+ * /proc/self/fdinfo: the same answers. (glibc may emulate statx() with fstatat(): then only the mount id takes
+ * the other ways.) */
 START_TEST(without_statx)
 {
     char dir[PATH_MAX];
@@ -122,6 +124,8 @@ START_TEST(without_statx)
     proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     ck_assert(lfd >= 0 && proc >= 0);
     ck_assert_msg(fail_syscall(SYS_statx, ENOSYS) == 0, "seccomp: %s", strerror(errno));
+    if (_i == 1)
+        ck_assert_msg(fail_syscall(SYS_name_to_handle_at, ENOSYS) == 0, "seccomp: %s", strerror(errno));
     ck_assert_int_eq(fdstat_get(dfd, &d), 0);
     same_as_kernel(dfd, &d);
     ck_assert_int_eq(fdstat_get(lfd, &l), 0);
@@ -137,8 +141,9 @@ START_TEST(without_statx)
 }
 END_TEST
 
-/* Neither statx(2) nor /proc (a kernel before 4.11 in a chroot without /proc): no mount id, -ENOSYS, so that
- * callers refuse to decide whether two objects share a mount. */
+/* Neither statx(2), nor file handles, nor /proc (a kernel before 4.11 in a chroot without /proc, a seccomp
+ * policy that refuses name_to_handle_at): no mount id, -ENOSYS, so that callers refuse to decide whether two
+ * objects share a mount. */
 static int no_mount_id_child(void *arg)
 {
     struct fdstat fs;
@@ -149,6 +154,7 @@ static int no_mount_id_child(void *arg)
     CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
     CHILD_CHECK(mount("tmpfs", "/proc", "tmpfs", 0, "size=64k") == 0);
     CHILD_CHECK(fail_syscall(SYS_statx, ENOSYS) == 0);
+    CHILD_CHECK(fail_syscall(SYS_name_to_handle_at, ENOSYS) == 0);
     fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     CHILD_CHECK(fd >= 0);
     CHILD_CHECK(fdstat_get(fd, &fs) == -ENOSYS);
@@ -261,8 +267,11 @@ static Suite *fdstat_suite(void)
 
     tcase_add_test(tc, directory);
     tcase_add_test(tc, o_path);
-    tcase_add_test(tc, without_statx);
-    tcase_add_root_test(tc, no_mount_id);
+    /* Without statx, and without name_to_handle_at too. */
+    if (!lacks("without_statx", lacks_seccomp()))
+        tcase_add_loop_test(tc, without_statx, 0, 2);
+    if (!lacks("no_mount_id", lacks_seccomp()))
+        tcase_add_root_test(tc, no_mount_id);
     tcase_add_test(tc, bad_fd);
     suite_add_tcase(s, tc);
     tc = tcase_create("same_mount");

@@ -116,18 +116,22 @@ assert_contains "$ERR" "$eio" "statx fails: reported"
 rmdir "$base"/*
 
 # --- a kernel without statx (before 4.11) or without STATX_MNT_ID (before 5.8) ---
-# The mount id then comes from /proc/self/fdinfo: a bind mount of the same filesystem (same st_dev) inside the
-# workspace is still told apart and left alone.
+# The mount id then comes from name_to_handle_at, else (a filesystem without file handles, a seccomp policy)
+# from /proc/self/fdinfo: either way a bind mount of the same filesystem (same st_dev) inside the workspace is
+# still told apart and left alone.
 src=$SCRATCH/bindsrc
 mkdir -p "$src/d"
 echo precious >"$src/d/file"
-assert_status 125 "no statx: a same-filesystem bind mount inside makes the cleanup fail" \
-    unshare -m --propagation private "$inject" ENOSYS:statx -- "$TMPRUN" --dir="$base" \
-    sh -c 'echo x >"$TMPDIR/other"; mkdir "$TMPDIR/mnt" && mount --bind "$1" "$TMPDIR/mnt"' sh "$src"
-assert_contains "$ERR" "/mnt: a mount point or another filesystem; not crossed" "no statx: the mount is reported"
-assert_eq "$(cat "$src/d/file" 2>&1)" precious "no statx: the file below the bind mount survives"
-assert_eq "$(ls "$base"/*)" mnt "no statx: the rest of the workspace was removed"
-rm -rf "${base:?}"/*
+for faults in ENOSYS:statx "ENOSYS:statx ENOSYS:name_to_handle_at"; do
+    # shellcheck disable=SC2086 # the faults are words
+    assert_status 125 "no $faults: a same-filesystem bind mount inside makes the cleanup fail" \
+        unshare -m --propagation private "$inject" $faults -- "$TMPRUN" --dir="$base" \
+        sh -c 'echo x >"$TMPDIR/other"; mkdir "$TMPDIR/mnt" && mount --bind "$1" "$TMPDIR/mnt"' sh "$src"
+    assert_contains "$ERR" "/mnt: a mount point or another filesystem; not crossed" "no $faults: the mount is reported"
+    assert_eq "$(cat "$src/d/file" 2>&1)" precious "no $faults: the file below the bind mount survives"
+    assert_eq "$(ls "$base"/*)" mnt "no $faults: the rest of the workspace was removed"
+    rm -rf "${base:?}"/*
+done
 
 # --- --gc meeting failures: exit 1 with a message, the others still handled ---
 mkdir "$base/tmprun.AAAAAAAAAA" "$base/tmprun.BBBBBBBBBB"
