@@ -3,11 +3,14 @@
 #include "workspace.h"
 
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,6 +177,79 @@ START_TEST(base_writers)
     make_dir(dfd, "private", 0700);
     accepted(dir, "private");
     accepted("/", "tmp");
+}
+END_TEST
+
+/* The databases of base_writers_groups_child(): a group with root and an unknown user as members, and a user
+ * whose primary group has no entry. */
+static const char fake_groups[] = "root:x:0:\ntmprun-members:x:54322:root,tmprun-nobody-knows\n";
+static const char fake_users[] = "root:x:0:0:root:/root:/bin/sh\ntmprun-user:x:54323:54324::/:/bin/sh\n";
+
+/* workspace_open_base(dir/name) is refused, and the reason contains text; for an in_child() function. */
+static bool refused_for(const char *dir, const char *name, const char *text)
+{
+    char p[PATH_MAX + 16], why[WORKSPACE_WHY_LEN];
+    char *abs;
+    int fd;
+
+    (void)snprintf(p, sizeof(p), "%s/%s", dir, name);
+    if (workspace_open_base(p, &abs, &fd, why, sizeof(why)) != -EPERM || !strstr(why, text)) {
+        (void)fprintf(stderr, "%s: '%s' lacks '%s'\n", name, why, text);
+        return false;
+    }
+    return true;
+}
+
+/* With those databases (bind-mounted on /etc/group and /etc/passwd in a mount namespace of the child's own): a
+ * listed member that is no user counts as another writer (root does not); a group without a name is shown by
+ * number, with a member by primary group. */
+static int base_writers_groups_child(void *arg)
+{
+    const char *dir = arg;
+    char src[PATH_MAX + 16];
+
+    CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+    CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    (void)snprintf(src, sizeof(src), "%s/group", dir);
+    CHILD_CHECK(mount(src, "/etc/group", NULL, MS_BIND, NULL) == 0);
+    (void)snprintf(src, sizeof(src), "%s/passwd", dir);
+    CHILD_CHECK(mount(src, "/etc/passwd", NULL, MS_BIND, NULL) == 0);
+    CHILD_CHECK(refused_for(dir, "members", "group tmprun-members (gid 54322) write, and tmprun-nobody-knows"));
+    CHILD_CHECK(refused_for(dir, "unnamed", "its mode lets gid 54324 write, and tmprun-user is in it"));
+    return 0;
+}
+
+/* Owners and groups the databases do not know: named by number; an ACL's named group entry counts as the
+ * group's write. */
+START_TEST(base_writers_unknown)
+{
+    char dir[PATH_MAX], num[64];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    /* system.posix_acl_access: version 2; user::rwx, group::r-x, group:65534:rwx, mask::rwx, other::r-x. */
+    const uint32_t acl[] = {2,     0x00070001, 0xffffffff, 0x00050004, 0xffffffff, 0x00070008,
+                            65534, 0x00070010, 0xffffffff, 0x00050020, 0xffffffff};
+    uid_t uid = 54321;
+    struct output o;
+
+    while (getpwuid(uid))
+        uid++;
+    make_dir(dfd, "unknown-owner", 0755);
+    ck_assert_int_eq(fchownat(dfd, "unknown-owner", uid, 0, 0), 0);
+    (void)snprintf(num, sizeof(num), "owned by uid %u, who", (unsigned)uid);
+    refused(dir, "unknown-owner", num);
+    make_dir(dfd, "acl-group", 0755);
+    ck_assert_msg(setxattr_at(dfd, "acl-group", acl, sizeof(acl)) == 0, "setxattr: %m");
+    refused(dir, "acl-group", "an ACL lets group nogroup (gid 65534) write, and ");
+
+    make_file(dfd, "group", fake_groups, 0644);
+    make_file(dfd, "passwd", fake_users, 0644);
+    make_dir(dfd, "members", 0775);
+    ck_assert_int_eq(fchownat(dfd, "members", 0, 54322, 0), 0);
+    make_dir(dfd, "unnamed", 0775);
+    ck_assert_int_eq(fchownat(dfd, "unnamed", 0, 54324, 0), 0);
+    ck_assert_msg(in_child_output(base_writers_groups_child, dir, &o) == 0, "the child failed: %s", o.err);
+    output_free(&o);
+    close(dfd);
 }
 END_TEST
 
@@ -380,6 +456,7 @@ static Suite *workspace_suite(void)
     tcase_add_test(tc, base_rules);
     tcase_add_test(tc, base_order);
     tcase_add_root_test(tc, base_writers);
+    tcase_add_root_test(tc, base_writers_unknown);
     suite_add_tcase(s, tc);
     tc = tcase_create("lifecycle");
     tcase_add_test(tc, create_exact_mode);
