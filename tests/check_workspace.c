@@ -3,6 +3,7 @@
 #include "workspace.h"
 
 #include <sys/file.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -443,6 +444,127 @@ START_TEST(remove_never_follows_replacement)
 }
 END_TEST
 
+/* workspace_create() refuses a directory it cannot make exactly as asked, and takes it back: one made with
+ * another owner (a file system uid that is not the caller's), one it cannot give away (no CAP_CHOWN), one
+ * whose setgid bit the kernel dropped (no CAP_FSETID, not in the group). */
+static const struct create_failure {
+    bool fsuid;       /* as file system uid nobody */
+    cap_value_t lose; /* else without this capability */
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+    int want;
+} create_failures[] = {
+    {true, 0, (uid_t)-1, (gid_t)-1, 0700, -EBADE},
+    {false, CAP_CHOWN, 65534, 65534, 0700, -EPERM},
+    {false, CAP_FSETID, 0, 65534, 02770, -EBADE},
+};
+
+/* Set cap in this process's effective set again (it is still permitted); 0 or -1. */
+static int raise_cap(cap_value_t cap)
+{
+    cap_t c = cap_get_proc();
+    int ret;
+
+    if (!c)
+        return -1;
+    ret = cap_set_flag(c, CAP_EFFECTIVE, 1, &cap, CAP_SET) == 0 && cap_set_proc(c) == 0 ? 0 : -1;
+    (void)cap_free(c);
+    return ret;
+}
+
+static int create_fails_child(void *arg)
+{
+    const struct create_failure *f = &create_failures[*(int *)arg];
+    const char *dir = (const char *)arg + sizeof(int);
+    struct workspace_spec spec = {.dir = dir, .mode = f->mode, .uid = f->uid, .gid = f->gid};
+    struct workspace ws;
+    const char *failed;
+    int ret;
+
+    if (f->fsuid) {
+        /* The change of fsuid cleared the file capabilities: the one to reach the base comes back. */
+        (void)setfsuid(65534);
+        CHILD_CHECK(raise_cap(CAP_DAC_OVERRIDE) == 0);
+    } else {
+        CHILD_CHECK(lose_cap(f->lose) == 0);
+    }
+    ret = workspace_create(&spec, &ws, &failed);
+    (void)setfsuid(0); /* for the coverage counters, written as root */
+    CHILD_CHECK(ret == f->want);
+    CHILD_CHECK(strcmp(failed, dir) == 0);
+    CHILD_CHECK(ws.fd < 0 && ws.child_fd < 0 && ws.basefd < 0 && !ws.name && !ws.path);
+    return 0;
+}
+
+START_TEST(create_fails)
+{
+    struct {
+        int i;
+        char dir[PATH_MAX];
+    } arg = {_i, ""};
+    int dfd = scratch_dir(arg.dir, sizeof(arg.dir));
+
+    /* Root's and sticky: a base for everyone. */
+    ck_assert_int_eq(fchmod(dfd, 01777), 0);
+    ck_assert_int_eq(in_child(create_fails_child, &arg), 0);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    close(dfd);
+}
+END_TEST
+
+/* --link=PATH: made by rename(2) over what is there (a symbolic link); removed only while it is still ours. */
+START_TEST(link_lifecycle)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16], buf[PATH_MAX], why[WORKSPACE_WHY_LEN];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct workspace_link l;
+
+    ck_assert_int_eq(fchdir(dfd), 0);
+    /* A name without a directory is in the current one. */
+    ck_assert_int_eq(workspace_link_prepare("current", &l, why, sizeof(why)), 0);
+    ck_assert_int_eq(symlinkat("old", dfd, "current"), 0);
+    ck_assert_int_eq(workspace_link_make(&l, "/the/workspace"), 0);
+    ck_assert_int_eq((int)readlinkat(dfd, "current", buf, sizeof(buf)), (int)strlen("/the/workspace"));
+    ck_assert_int_eq(count_entries(dfd), 1);
+    ck_assert_int_eq(workspace_link_remove(&l), 0);
+    ck_assert(faccessat(dfd, "current", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+    /* Gone already: nothing to do. */
+    ck_assert_int_eq(workspace_link_remove(&l), 0);
+    workspace_link_release(&l);
+
+    /* A later run's link, and something that is no link at all, are left. */
+    (void)snprintf(path, sizeof(path), "%s/current", dir);
+    ck_assert_int_eq(workspace_link_prepare(path, &l, why, sizeof(why)), 0);
+    ck_assert_int_eq(workspace_link_make(&l, "/the/workspace"), 0);
+    ck_assert_int_eq(unlinkat(dfd, "current", 0), 0);
+    ck_assert_int_eq(symlinkat("/a/later/one", dfd, "current"), 0);
+    ck_assert_int_eq(workspace_link_remove(&l), 0);
+    ck_assert_int_eq(faccessat(dfd, "current", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(unlinkat(dfd, "current", 0), 0);
+    make_file(dfd, "current", "", 0600);
+    ck_assert_int_eq(workspace_link_remove(&l), 0);
+    ck_assert_int_eq(faccessat(dfd, "current", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    workspace_link_release(&l);
+    ck_assert_int_eq(workspace_link_remove(&l), 0); /* released: nothing of ours */
+
+    /* A directory put there after the check is not replaced; the temporary link goes. */
+    (void)snprintf(path, sizeof(path), "%s/later-dir", dir);
+    ck_assert_int_eq(workspace_link_prepare(path, &l, why, sizeof(why)), 0);
+    make_dir(dfd, "later-dir", 0700);
+    ck_assert_int_eq(workspace_link_make(&l, "/the/workspace"), -EISDIR);
+    ck_assert_int_eq(count_entries(dfd), 2);
+    workspace_link_release(&l);
+
+    /* In a directory that does not exist; in /, which is root's. */
+    ck_assert_int_eq(workspace_link_prepare("/nonexistent/tmprun/link", &l, why, sizeof(why)), -ENOENT);
+    ck_assert_int_eq(workspace_link_prepare("/tmprun-link-never-made", &l, why, sizeof(why)),
+                     geteuid() == 0 ? 0 : -EPERM);
+    workspace_link_release(&l);
+    close(dfd);
+}
+END_TEST
+
 static Suite *workspace_suite(void)
 {
     Suite *s = suite_create("workspace");
@@ -461,11 +583,16 @@ static Suite *workspace_suite(void)
     tc = tcase_create("lifecycle");
     tcase_add_test(tc, create_exact_mode);
     tcase_add_test(tc, create_holds_lock);
+    if (geteuid() == 0)
+        tcase_add_loop_test(tc, create_fails, 0, (int)ARRAY_SIZE(create_failures));
+    else
+        tcase_add_root_test(tc, create_fails);
     tcase_add_test(tc, remove_tree_and_top);
     tcase_add_test(tc, remove_already_gone);
     tcase_add_test(tc, remove_only_same_inode);
     tcase_add_test(tc, remove_recreated);
     tcase_add_test(tc, remove_never_follows_replacement);
+    tcase_add_test(tc, link_lifecycle);
     suite_add_tcase(s, tc);
     return s;
 }
