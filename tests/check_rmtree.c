@@ -699,6 +699,55 @@ START_TEST(policy_per_filesystem)
 }
 END_TEST
 
+/* A filesystem whose directories do not record file types (ext4 without its filetype feature): every entry
+ * comes as DT_UNKNOWN and is told by fstatat(2), never following a symlink. Counted, then removed, whole. */
+START_TEST(entries_without_file_types)
+{
+    char dir[PATH_MAX], cmd[4 * PATH_MAX + 128];
+    int dfd, tree;
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
+    struct rmtree_result r = {0};
+
+    private_mounts();
+    dfd = scratch_dir(dir, sizeof(dir));
+    make_dir(dfd, "mnt", 0700);
+    make_dir(dfd, "outside", 0700);
+    make_file(dfd, "outside/precious", "keep", 0600);
+    (void)snprintf(cmd, sizeof(cmd),
+                   "truncate -s 32M %s/img && mkfs.ext4 -q -F -O ^filetype %s/img >/dev/null && "
+                   "mount -o loop %s/img %s/mnt",
+                   dir, dir, dir, dir);
+    ck_assert_msg(system(cmd) == 0, "%s: cannot make an ext4 image (bootstrap.sh installs e2fsprogs)", cmd);
+    tree = openat(dfd, "mnt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(tree, 0);
+    ck_assert_int_eq(unlinkat(tree, "lost+found", AT_REMOVEDIR), 0);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        (void)snprintf(name, sizeof(name), "d%d", i);
+        make_dir(tree, name, 0700);
+        (void)snprintf(name, sizeof(name), "d%d/sub", i);
+        make_dir(tree, name, 0500);
+        (void)snprintf(name, sizeof(name), "d%d/f", i);
+        make_file(tree, name, "xy", 0400);
+    }
+    make_file(tree, "f", "z", 0600);
+    (void)snprintf(cmd, sizeof(cmd), "%s/outside", dir);
+    ck_assert_int_eq(symlinkat(cmd, tree, "link"), 0);
+    ck_assert_int_eq(rmtree_count(tree, &o, &r), 0);
+    ck_assert_uint_eq(r.entries, 14);
+    rmtree_result_free(&r);
+    r = (struct rmtree_result){0};
+    ck_assert_int_eq(rmtree_contents(tree, &o, &r), 0);
+    dump_errors(&r);
+    ck_assert_uint_eq(r.nerrors, 0);
+    ck_assert_int_eq(count_entries(tree), 0);
+    ck_assert_int_eq(faccessat(dfd, "outside/precious", F_OK, 0), 0);
+    close(tree);
+    close(dfd);
+    rmtree_result_free(&r);
+}
+END_TEST
+
 static Suite *rmtree_suite(void)
 {
     Suite *s = suite_create("rmtree");
@@ -719,6 +768,10 @@ static Suite *rmtree_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("policy");
     tcase_add_loop_test(tc, policy_per_filesystem, 0, ARRAY_SIZE(policy_fs));
+    if (geteuid() == 0)
+        tcase_add_loop_test(tc, entries_without_file_types, 0, ARRAY_SIZE(thread_counts));
+    else
+        tcase_add_root_test(tc, entries_without_file_types);
     suite_add_tcase(s, tc);
     tc = tcase_create("count");
     tcase_add_test(tc, count_reads_only);
