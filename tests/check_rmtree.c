@@ -500,6 +500,41 @@ START_TEST(creds_enter_and_leave)
 }
 END_TEST
 
+/* rmtree_creds_enter() as root without what a change needs: refused with -EPERM, and nothing changed (fsuid,
+ * fsgid, groups); with nothing to change (no groups, the same ids), 0 without a change. */
+static const struct creds_case {
+    int ngroups;      /* supplementary groups: 0, or 1 and 2 */
+    cap_value_t lose; /* the capability taken away first */
+    uid_t uid;        /* what is entered */
+    int want;         /* what rmtree_creds_enter() returns */
+} creds_cases[] = {
+    {0, CAP_SETGID, NOBODY, -EPERM}, /* the fsgid */
+    {2, CAP_SETGID, NOBODY, -EPERM}, /* the groups */
+    {2, CAP_SETUID, NOBODY, -EPERM}, /* the fsuid, after the fsgid and the groups */
+    {0, CAP_SETUID, 0, 0},           /* root's own ids, no groups */
+};
+
+static int creds_child(void *arg)
+{
+    const struct creds_case *c = &creds_cases[*(int *)arg];
+    gid_t groups[] = {1, 2};
+    struct rmtree_creds saved;
+
+    CHILD_CHECK(setgroups((size_t)c->ngroups, groups) == 0);
+    CHILD_CHECK(lose_cap(c->lose) == 0);
+    CHILD_CHECK(rmtree_creds_enter(c->uid, c->uid, &saved) == c->want);
+    CHILD_CHECK(!saved.changed && !saved.groups);
+    CHILD_CHECK(setfsuid((uid_t)-1) == 0 && setfsgid((gid_t)-1) == 0);
+    CHILD_CHECK(getgroups(0, NULL) == c->ngroups);
+    return 0;
+}
+
+START_TEST(creds_enter_refused)
+{
+    ck_assert_int_eq(in_child(creds_child, &_i), 0);
+}
+END_TEST
+
 START_TEST(few_fds_left)
 {
     /* 8 directories with 9-level chains and files at every level, with 1, 2 or 4 threads asked for and only
@@ -765,6 +800,10 @@ static Suite *rmtree_suite(void)
     tcase_add_loop_test(tc, removes_with_owners_rights, 0, 1 + ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, owner_dirs_chmodded_as_owner);
     tcase_add_test(tc, creds_enter_and_leave);
+    if (geteuid() == 0)
+        tcase_add_loop_test(tc, creds_enter_refused, 0, ARRAY_SIZE(creds_cases));
+    else
+        tcase_add_root_test(tc, creds_enter_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("policy");
     tcase_add_loop_test(tc, policy_per_filesystem, 0, ARRAY_SIZE(policy_fs));
