@@ -390,6 +390,93 @@ for name in VTALRM PROF PWR IO SYS TRAP RTMIN+3 RTMAX; do
     fi
 done
 
+# --- (i) A signal sent to tmprun with sigqueue(3) goes on to COMMAND as one (its value along): COMMAND sees
+# SI_QUEUE (-1), where kill(2) would give SI_USER (0).
+d=$SCRATCH/i
+mkdir "$d"
+cat >"$SCRATCH/queued.py" <<'EOF'
+import os, signal, sys
+d = sys.argv[1]
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+with open(d + "/ws", "w") as f:
+    f.write(os.environ["TMPDIR"] + "\n")
+open(d + "/ready", "w").close()
+si = signal.sigtimedwait({signal.SIGUSR1}, 20)
+if si is None:
+    sys.exit(99)
+with open(d + "/code", "w") as f:
+    f.write("%d\n" % si.si_code)
+EOF
+"$TMPRUN" --dir="$base" "${python:-python3}" "$SCRATCH/queued.py" "$d" &
+pid=$!
+if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+    env kill -s USR1 -q 7 "$pid" # procps kill: sigqueue(3) with the value 7
+    assert_exit "$pid" 0 "sigqueue SIGUSR1 to tmprun: COMMAND takes it and exits 0"
+    assert_eq "$(cat "$d/code" 2>/dev/null)" -1 "sigqueue SIGUSR1 to tmprun: COMMAND gets it queued (SI_QUEUE)"
+    assert_absent "$(cat "$d/ws")" "sigqueue SIGUSR1 to tmprun: the workspace is gone"
+else
+    abandon "$pid"
+    not_ok "sigqueue SIGUSR1 to tmprun (COMMAND never got ready)"
+fi
+
+# --- (j) A signal COMMAND, or a process it started, sends to tmprun is not sent back to COMMAND (it would loop).
+# selfsend.sh DIR HOW: SIGUSR1 to tmprun from COMMAND itself (HOW: self) or from a child of it (child), then
+# wait for SIGTERM, trapped: exit 0. A forwarded SIGUSR1 (not trapped, sent before the SIGTERM and lower in
+# number) would kill it first: status 138.
+cat >"$SCRATCH/selfsend.sh" <<'EOF'
+d=$1
+trap 'exit 0' TERM
+printf '%s\n' "$TMPDIR" >"$d/ws"
+if [ "$2" = self ]; then
+    kill -USR1 "$PPID"
+else
+    sh -c 'kill -USR1 "$1"' sh "$PPID"
+fi
+: >"$d/ready"
+i=0
+while [ "$i" -lt 400 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+exit 99
+EOF
+for how in self child; do
+    d=$SCRATCH/j-$how
+    mkdir "$d"
+    "$TMPRUN" --dir="$base" sh "$SCRATCH/selfsend.sh" "$d" "$how" &
+    pid=$!
+    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+        kill -TERM "$pid"
+        assert_exit "$pid" 0 "SIGUSR1 to tmprun from COMMAND ($how): not forwarded; the SIGTERM after it is"
+        assert_absent "$(cat "$d/ws")" "SIGUSR1 to tmprun from COMMAND ($how): the workspace is gone"
+    else
+        abandon "$pid"
+        not_ok "SIGUSR1 to tmprun from COMMAND ($how) (COMMAND never got ready)"
+    fi
+done
+
+# --- (k) Started with SIGCHLD ignored (the kernel would reap COMMAND itself): tmprun still gets COMMAND's
+# status, and COMMAND gets SIGCHLD ignored, as it was given. Bit 0x10000 of SigIgn is SIGCHLD (17).
+cat >"$SCRATCH/chld-ignored.py" <<'EOF'
+import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+os.execvp(sys.argv[1], sys.argv[1:])
+EOF
+# Not a shell as COMMAND: it takes SIGCHLD back for itself. sigign.py prints its own SigIgn and exits 3.
+cat >"$SCRATCH/sigign.py" <<'EOF'
+import sys
+for line in open("/proc/self/status"):
+    if line.startswith("SigIgn:"):
+        print(line.split()[1])
+sys.exit(3)
+EOF
+assert_status 3 "SIGCHLD ignored at start: COMMAND's status comes through" \
+    "${python:-python3}" "$SCRATCH/chld-ignored.py" "$TMPRUN" --dir="$base" \
+    "${python:-python3}" "$SCRATCH/sigign.py"
+m=$(cat "$OUT")
+m=${m#"${m%????????}"}
+assert_eq "$((0x$m & 0x10000))" 65536 "SIGCHLD ignored at start: still ignored in COMMAND"
+
 # Nothing of this test is left running (the processes whose TMPDIR is a workspace in $base), nor a workspace.
 assert_nothing_left "$base"
 done_testing
