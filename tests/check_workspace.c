@@ -70,6 +70,42 @@ START_TEST(affixes)
 }
 END_TEST
 
+/* workspace_absolute_path(path) is want. */
+static void absolute_is(const char *path, const char *want)
+{
+    char *abs = workspace_absolute_path(path);
+
+    ck_assert_ptr_nonnull(abs);
+    ck_assert_msg(strcmp(abs, want) == 0, "%s: %s, not %s", path, abs, want);
+    free(abs);
+}
+
+/* workspace_absolute_path(): "./" prefixes and trailing slashes dropped, "." the current directory itself,
+ * "/" kept; against "/", no doubled slash. */
+START_TEST(absolute_paths)
+{
+    static const struct {
+        const char *path, *want; /* want after the current directory's path and "/" ("" for itself) */
+    } relative[] = {
+        {".", ""}, {"./", ""}, {".//", ""}, {"././/sub", "sub"}, {"sub///", "sub"}, {"a/./b/", "a/./b"},
+    };
+    char dir[PATH_MAX], want[PATH_MAX + 16];
+    int dfd = scratch_dir(dir, sizeof(dir));
+
+    ck_assert_int_eq(fchdir(dfd), 0);
+    for (size_t i = 0; i < ARRAY_SIZE(relative); i++) {
+        (void)snprintf(want, sizeof(want), "%s%s%s", dir, *relative[i].want ? "/" : "", relative[i].want);
+        absolute_is(relative[i].path, want);
+    }
+    absolute_is("//", "/");
+    absolute_is("/a/b//", "/a/b");
+    ck_assert_int_eq(chdir("/"), 0);
+    absolute_is("tmp/", "/tmp");
+    absolute_is("./", "/");
+    close(dfd);
+}
+END_TEST
+
 START_TEST(base_rules)
 {
     char dir[PATH_MAX], sub[PATH_MAX + 16];
@@ -575,6 +611,7 @@ static Suite *workspace_suite(void)
     tcase_add_test(tc, affixes);
     suite_add_tcase(s, tc);
     tc = tcase_create("base");
+    tcase_add_test(tc, absolute_paths);
     tcase_add_test(tc, base_rules);
     tcase_add_test(tc, base_order);
     tcase_add_root_test(tc, base_writers);
