@@ -44,8 +44,9 @@ abandon() {
 # (created once its traps are set), count (one line per signal caught). None runs longer than 20 s.
 job=$SCRATCH/job.sh
 cat >"$job" <<'EOF'
-# job.sh DIR [TERMS]: count SIGTERMs, exit 0 after the TERMS-th (never if 0); exit 0 on SIGUSR1.
-# Without TERMS, trap nothing: SIGTERM and SIGINT kill it.
+# job.sh DIR [TERMS [SEND]]: count SIGTERMs, exit 0 after the TERMS-th (never if 0); exit 0 on SIGUSR1.
+# Without TERMS, trap nothing: SIGTERM and SIGINT kill it. With SEND, send tmprun a SIGUSR1 before getting
+# ready: from itself (SEND: self) or from a child (child).
 d=$1
 if [ -n "${2:-}" ]; then
     got=0
@@ -54,6 +55,10 @@ if [ -n "${2:-}" ]; then
 fi
 printf '%s\n' "$TMPDIR" >"$d/ws"
 echo "$PPID" >"$d/tmprun-pid"
+case ${3:-} in
+self) kill -USR1 "$PPID" ;;
+child) sh -c 'kill -USR1 "$1"' sh "$PPID" ;;
+esac
 : >"$d/ready"
 i=0
 while [ "$i" -lt 400 ]; do
@@ -73,18 +78,24 @@ bg_run() {
     pid=$!
 }
 
-# --- (a) kill -TERM of tmprun: forwarded once; COMMAND handles it and exits 0, so tmprun exits 0.
-d=$SCRATCH/a
-bg_run "$d" 1
-if wait_until "COMMAND to get ready" test -e "$d/ready"; then
-    kill -TERM "$pid"
-    assert_exit "$pid" 0 "kill -TERM tmprun, COMMAND traps it and exits 0: tmprun exits 0"
-    assert_eq "$(cat "$d/count")" TERM "kill -TERM tmprun: COMMAND got exactly one SIGTERM"
-    assert_absent "$(cat "$d/ws")" "kill -TERM tmprun: the workspace is gone"
-else
-    abandon "$pid"
-    not_ok "kill -TERM tmprun (COMMAND never got ready)"
-fi
+# --- (a) kill -TERM of tmprun: forwarded once; COMMAND handles it and exits 0, so tmprun exits 0. The same after
+# COMMAND, or a process it started, sent tmprun a SIGUSR1: that one is not sent back to COMMAND (it would loop);
+# forwarded, it would come before the SIGTERM (sent earlier, lower in number) and be counted.
+for how in none self child; do
+    d=$SCRATCH/a-$how
+    what="kill -TERM tmprun"
+    [ "$how" = none ] || what="$what after a SIGUSR1 to it from COMMAND ($how)"
+    bg_run "$d" 1 "$how"
+    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+        kill -TERM "$pid"
+        assert_exit "$pid" 0 "$what, COMMAND traps it and exits 0: tmprun exits 0"
+        assert_eq "$(cat "$d/count")" TERM "$what: COMMAND got exactly one SIGTERM, and nothing else"
+        assert_absent "$(cat "$d/ws")" "$what: the workspace is gone"
+    else
+        abandon "$pid"
+        not_ok "$what (COMMAND never got ready)"
+    fi
+done
 
 # The same, but COMMAND stays alive after its SIGTERM, so a late second copy would be counted. The SIGUSR1
 # sent after it is forwarded after any copy (tmprun handles pending signals lowest number first), so once
@@ -184,6 +195,10 @@ trap 'echo INT >>"$d/count"' INT
 trap 'echo USR1 >>"$d/count"; exit 0' USR1
 printf '%s\n' "$TMPDIR" >"$d/ws"
 echo "$PPID" >"$d/tmprun-pid"
+case ${3:-} in
+self) kill -USR1 "$PPID" ;;
+child) sh -c 'kill -USR1 "$1"' sh "$PPID" ;;
+esac
 : >"$d/ready"
 i=0
 while [ "$i" -lt 400 ]; do
@@ -419,43 +434,7 @@ else
     not_ok "sigqueue SIGUSR1 to tmprun (COMMAND never got ready)"
 fi
 
-# --- (j) A signal COMMAND, or a process it started, sends to tmprun is not sent back to COMMAND (it would loop).
-# selfsend.sh DIR HOW: SIGUSR1 to tmprun from COMMAND itself (HOW: self) or from a child of it (child), then
-# wait for SIGTERM, trapped: exit 0. A forwarded SIGUSR1 (not trapped, sent before the SIGTERM and lower in
-# number) would kill it first: status 138.
-cat >"$SCRATCH/selfsend.sh" <<'EOF'
-d=$1
-trap 'exit 0' TERM
-printf '%s\n' "$TMPDIR" >"$d/ws"
-if [ "$2" = self ]; then
-    kill -USR1 "$PPID"
-else
-    sh -c 'kill -USR1 "$1"' sh "$PPID"
-fi
-: >"$d/ready"
-i=0
-while [ "$i" -lt 400 ]; do
-    sleep 0.05
-    i=$((i + 1))
-done
-exit 99
-EOF
-for how in self child; do
-    d=$SCRATCH/j-$how
-    mkdir "$d"
-    "$TMPRUN" --dir="$base" sh "$SCRATCH/selfsend.sh" "$d" "$how" &
-    pid=$!
-    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
-        kill -TERM "$pid"
-        assert_exit "$pid" 0 "SIGUSR1 to tmprun from COMMAND ($how): not forwarded; the SIGTERM after it is"
-        assert_absent "$(cat "$d/ws")" "SIGUSR1 to tmprun from COMMAND ($how): the workspace is gone"
-    else
-        abandon "$pid"
-        not_ok "SIGUSR1 to tmprun from COMMAND ($how) (COMMAND never got ready)"
-    fi
-done
-
-# --- (k) Started with SIGCHLD ignored (the kernel would reap COMMAND itself): tmprun still gets COMMAND's
+# --- (j) Started with SIGCHLD ignored (the kernel would reap COMMAND itself): tmprun still gets COMMAND's
 # status, and COMMAND gets SIGCHLD ignored, as it was given. Bit 0x10000 of SigIgn is SIGCHLD (17).
 cat >"$SCRATCH/chld-ignored.py" <<'EOF'
 import os, signal, sys
