@@ -343,10 +343,13 @@ static int pid1_child(void *arg)
     pid = fork();
     CHILD_CHECK(pid >= 0);
     if (pid == 0) {
-        if (getpid() != 1 || keeper_start(lock, &w) != 0 || w != -1)
-            _exit(1);
-        /* Nothing was started: no child to reap. */
-        _exit(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD ? 0 : 2);
+        /* Nothing was started: no child to reap. The counters of what ran here are written out, as
+         * in_child() does. */
+        st = getpid() != 1 || keeper_start(lock, &w) != 0 || w != -1 ? 1
+             : waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD   ? 0
+                                                                     : 2;
+        coverage_dump();
+        _exit(st);
     }
     CHILD_CHECK(waitpid(pid, &st, 0) == pid);
     CHILD_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
