@@ -6,6 +6,7 @@
 #include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <check.h>
 #include <errno.h>
@@ -168,6 +169,35 @@ START_TEST(lookup_unknown)
         /* A failed lookup may have filled part of id: the caller frees it like a found one. */
         caps_identity_free(&id);
     }
+}
+END_TEST
+
+/* A lookup that fails for another reason than "no such user" (here: no descriptor left to read the
+ * database with) is that -errno, not -ENOENT. */
+static int lookup_fails_child(void *arg)
+{
+    struct rlimit rl = {3, 0}, was; /* 0-2 are open: no number left below it */
+    struct identity id;
+    const char *what;
+    int ret;
+
+    (void)arg;
+    for (int fd = 0; fd <= 2; fd++)
+        CHILD_CHECK(fcntl(fd, F_GETFD) >= 0 || open("/dev/null", O_RDWR) == fd);
+    CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &was) == 0);
+    rl.rlim_max = was.rlim_max;
+    CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    ret = caps_identity_lookup("root", &id, &what);
+    CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0); /* the coverage counters need descriptors */
+    CHILD_CHECK(ret == -EMFILE);
+    CHILD_CHECK(strcmp(what, "user") == 0);
+    caps_identity_free(&id);
+    return 0;
+}
+
+START_TEST(lookup_fails)
+{
+    ck_assert_int_eq(in_child(lookup_fails_child, NULL), 0);
 }
 END_TEST
 
@@ -482,6 +512,7 @@ static Suite *caps_suite(void)
     tcase_add_test(tc, lookup_supplementary_groups);
     tcase_add_test(tc, lookup_unknown);
     tcase_add_root_test(tc, lookup_many_groups);
+    tcase_add_test(tc, lookup_fails);
     tcase_add_test(tc, can_switch_user);
     suite_add_tcase(s, tc);
     tc = tcase_create("apply");
