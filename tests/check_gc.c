@@ -383,6 +383,27 @@ START_TEST(root_removes_any_owner)
 }
 END_TEST
 
+/* An owner without a passwd entry has no group of its own: its workspace is removed with the directory's
+ * group, which here is all that may empty a directory inside (root's, writable by that group only). */
+START_TEST(root_removes_unknown_owner)
+{
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    uid_t uid = 54321;
+
+    while (getpwuid(uid) || getgrgid(uid))
+        uid++;
+    make_dir(dfd, WS_A, 0700);
+    make_dir(dfd, WS_A "/g", 0700);
+    make_file(dfd, WS_A "/g/f", "x", 0600);
+    ck_assert_int_eq(fchownat(dfd, WS_A "/g", 0, uid, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(fchmodat(dfd, WS_A "/g", 0070, 0), 0);
+    ck_assert_int_eq(fchownat(dfd, WS_A, uid, uid, AT_SYMLINK_NOFOLLOW), 0);
+    removes_only(dfd, dir, WS_A);
+    close(dfd);
+}
+END_TEST
+
 /* As nobody, a workspace holding root's file in root's directory cannot be emptied: counted as failed,
  * reported, the first error returned; the next workspace is still removed. */
 START_TEST(failure_counted)
@@ -863,6 +884,7 @@ static Suite *gc_suite(void)
     tc = tcase_create("owners");
     tcase_add_test(tc, only_own_workspaces);
     tcase_add_test(tc, root_removes_any_owner);
+    tcase_add_root_test(tc, root_removes_unknown_owner);
     tcase_add_test(tc, failure_counted);
     suite_add_tcase(s, tc);
     tc = tcase_create("sweep");
