@@ -4,11 +4,15 @@
 
 #include <sys/capability.h>
 #include <sys/fsuid.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <check.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,9 +149,14 @@ START_TEST(lookup_unknown)
     static const struct {
         const char *spec, *what;
     } cases[] = {
-        {"no-such-user.tmprun", "user"}, {"4000000000", "user"},
-        {"4294967295", "user"},          {"root:no-such-group.tmprun", "group"},
-        {"root:4000000000", "group"},    {"no-such-user.tmprun:root", "user"},
+        {"no-such-user.tmprun", "user"},
+        {"4000000000", "user"},
+        {"4294967295", "user"},
+        {"root:no-such-group.tmprun", "group"},
+        {"root:4000000000", "group"},
+        {"no-such-user.tmprun:root", "user"},
+        {"12tmprun", "user"},
+        {"99999999999999999999999", "user"},
     };
     struct identity id;
 
@@ -160,6 +169,75 @@ START_TEST(lookup_unknown)
         /* A failed lookup may have filled part of id: the caller frees it like a found one. */
         caps_identity_free(&id);
     }
+}
+END_TEST
+
+/* A lookup that fails for another reason than "no such user" (here: no descriptor left to read the
+ * database with) is that -errno, not -ENOENT. */
+static int lookup_fails_child(void *arg)
+{
+    struct rlimit rl = {3, 0}, was; /* 0-2 are open: no number left below it */
+    struct identity id;
+    const char *what;
+    int ret;
+
+    (void)arg;
+    for (int fd = 0; fd <= 2; fd++)
+        CHILD_CHECK(fcntl(fd, F_GETFD) >= 0 || open("/dev/null", O_RDWR) == fd);
+    CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &was) == 0);
+    rl.rlim_max = was.rlim_max;
+    CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    ret = caps_identity_lookup("root", &id, &what);
+    CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0); /* the coverage counters need descriptors */
+    CHILD_CHECK(ret == -EMFILE);
+    CHILD_CHECK(strcmp(what, "user") == 0);
+    caps_identity_free(&id);
+    return 0;
+}
+
+START_TEST(lookup_fails)
+{
+    ck_assert_int_eq(in_child(lookup_fails_child, NULL), 0);
+}
+END_TEST
+
+/* More supplementary groups than the first guess holds (16): the list is asked for again, whole. The groups
+ * come from a group file of the test's own, bind-mounted on /etc/group in a mount namespace of the child's. */
+#define MANY_GROUPS 20
+#define FIRST_GROUP 54400
+
+static int many_groups_child(void *arg)
+{
+    struct identity id;
+    const char *what;
+
+    CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+    CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    CHILD_CHECK(mount(arg, "/etc/group", NULL, MS_BIND, NULL) == 0);
+    CHILD_CHECK(caps_identity_lookup("nobody", &id, &what) == 0);
+    CHILD_CHECK(id.ngroups > MANY_GROUPS);
+    for (gid_t g = FIRST_GROUP; g < FIRST_GROUP + MANY_GROUPS; g++)
+        CHILD_CHECK(has_group(&id, g));
+    caps_identity_free(&id);
+    return 0;
+}
+
+START_TEST(lookup_many_groups)
+{
+    char dir[PATH_MAX], groups[PATH_MAX + 8], line[64];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    FILE *f;
+
+    (void)snprintf(groups, sizeof(groups), "%s/group", dir);
+    f = fopen(groups, "we");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < MANY_GROUPS; i++) {
+        (void)snprintf(line, sizeof(line), "tmprun-g%d:x:%d:root,nobody\n", i, FIRST_GROUP + i);
+        ck_assert_int_ge(fputs(line, f), 0);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(in_child(many_groups_child, groups), 0);
+    close(dfd);
 }
 END_TEST
 
@@ -320,6 +398,56 @@ START_TEST(apply_fails_setresuid)
 }
 END_TEST
 
+/* A system call a step needs fails (seccomp): the step is named on its line, and its -errno returned. */
+static const struct {
+    bool drop_caps, no_new_privs;
+    long nr;
+    const char *message;
+} step_failures[] = {
+    {true, false, SYS_capset, "tmprun: cannot clear the capability sets: Operation not permitted\n"},
+    {false, true, SYS_prctl, "tmprun: cannot set no_new_privs: Operation not permitted\n"},
+};
+
+static int apply_step_fails_child(void *arg)
+{
+    int i = *(const int *)arg;
+    struct caps_spec spec = {.drop_caps = step_failures[i].drop_caps,
+                             .no_new_privs = step_failures[i].no_new_privs};
+
+    CHILD_CHECK(fail_syscall(step_failures[i].nr, EPERM) == 0);
+    CHILD_CHECK(caps_apply(&spec) == -EPERM);
+    return 0;
+}
+
+START_TEST(apply_step_fails)
+{
+    struct output o;
+
+    ck_assert_msg(in_child_output(apply_step_fails_child, &_i, &o) == 0, "the child failed: %s", o.err);
+    ck_assert_str_eq(o.err, step_failures[_i].message);
+    output_free(&o);
+}
+END_TEST
+
+/* caps_keep_for_cleanup() cannot read or cannot set the sets: that -errno, and the sets are unchanged. */
+static int keep_fails_child(void *arg)
+{
+    unsigned long long before = cap_mask("CapEff");
+
+    CHILD_CHECK(fail_syscall(*(const long *)arg, EPERM) == 0);
+    CHILD_CHECK(caps_keep_for_cleanup() == -EPERM);
+    CHILD_CHECK(cap_mask("CapEff") == before);
+    return 0;
+}
+
+START_TEST(keep_for_cleanup_fails)
+{
+    long nr = _i == 0 ? SYS_capget : SYS_capset;
+
+    ck_assert_int_eq(in_child(keep_fails_child, &nr), 0);
+}
+END_TEST
+
 /* What caps_keep_for_cleanup() leaves of given (n capabilities, effective and permitted): want. */
 struct keep_case {
     const cap_value_t *given;
@@ -383,6 +511,8 @@ static Suite *caps_suite(void)
     tcase_add_test(tc, lookup_names_and_numbers);
     tcase_add_test(tc, lookup_supplementary_groups);
     tcase_add_test(tc, lookup_unknown);
+    tcase_add_root_test(tc, lookup_many_groups);
+    tcase_add_test(tc, lookup_fails);
     tcase_add_test(tc, can_switch_user);
     suite_add_tcase(s, tc);
     tc = tcase_create("apply");
@@ -392,11 +522,13 @@ static Suite *caps_suite(void)
     tcase_add_test(tc, apply_fails_setresgid);
     tcase_add_root_test(tc, apply_fails_setgroups);
     tcase_add_root_test(tc, apply_fails_setresuid);
+    tcase_add_loop_test(tc, apply_step_fails, 0, (int)ARRAY_SIZE(step_failures));
     suite_add_tcase(s, tc);
     tc = tcase_create("keep_for_cleanup");
     tcase_add_root_test(tc, keep_for_cleanup_root);
     tcase_add_root_test(tc, keep_for_cleanup_partial);
     tcase_add_test(tc, keep_for_cleanup_none);
+    tcase_add_loop_test(tc, keep_for_cleanup_fails, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -167,6 +167,66 @@ START_TEST(no_mount_id)
 }
 END_TEST
 
+/* Without statx(2), what /proc/self/fdinfo/FD says decides, read as the kernel writes it: a mount id is a
+ * number on a line of its own, anything else is no mount id (-ENOSYS); an fdinfo that cannot be opened or
+ * read is that -errno. The fdinfo files here are the test's own, on a tmpfs over /proc in a mount namespace
+ * of the child's. */
+static const struct fdinfo_case {
+    const char *content; /* NULL: a directory */
+    mode_t mode;
+    int want;
+    uint64_t mnt_id;
+} fdinfo_cases[] = {
+    {"pos:\t0\nflags:\t02000000\nmnt_id:\t42\nino:\t2\n", 0600, 0, 42},
+    {"pos:\t0\nmnt_id:\tx\nino:\t2\n", 0600, -ENOSYS, 0},
+    {"pos:\t0\nflags:\t02000000", 0600, -ENOSYS, 0},
+    {NULL, 0700, -EISDIR, 0},
+    {"mnt_id:\t42\n", 0, -EACCES, 0},
+};
+
+static int fdinfo_child(void *arg)
+{
+    int fds[ARRAY_SIZE(fdinfo_cases)];
+    char path[64];
+    struct fdstat fs;
+
+    (void)arg;
+    for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+        CHILD_CHECK((fds[i] = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0);
+    CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+    CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    CHILD_CHECK(mount("tmpfs", "/proc", "tmpfs", 0, "size=64k") == 0);
+    CHILD_CHECK(mkdir("/proc/self", 0755) == 0 && mkdir("/proc/self/fdinfo", 0755) == 0);
+    for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+        const struct fdinfo_case *c = &fdinfo_cases[i];
+        int fd;
+        (void)snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fds[i]);
+        if (!c->content) {
+            CHILD_CHECK(mkdir(path, c->mode) == 0);
+            continue;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, c->mode);
+        CHILD_CHECK(fd >= 0 && write(fd, c->content, strlen(c->content)) == (ssize_t)strlen(c->content));
+        CHILD_CHECK(close(fd) == 0);
+    }
+    /* Root would read the mode 0 file anyway. */
+    CHILD_CHECK(lose_cap(CAP_DAC_OVERRIDE) == 0 && lose_cap(CAP_DAC_READ_SEARCH) == 0);
+    CHILD_CHECK(fail_syscall(SYS_statx, ENOSYS) == 0);
+    for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+        CHILD_CHECK(fdstat_get(fds[i], &fs) == fdinfo_cases[i].want);
+        CHILD_CHECK(fdinfo_cases[i].want < 0 || fs.mnt_id == fdinfo_cases[i].mnt_id);
+    }
+    /* And fstat(2) cannot stat a closed descriptor either. */
+    CHILD_CHECK(fdstat_get(-1, &fs) == -EBADF);
+    return 0;
+}
+
+START_TEST(fdinfo_contents)
+{
+    ck_assert_int_eq(in_child(fdinfo_child, NULL), 0);
+}
+END_TEST
+
 START_TEST(bad_fd)
 {
     struct fdstat fs;
@@ -273,6 +333,7 @@ static Suite *fdstat_suite(void)
     if (!lacks("no_mount_id", lacks_seccomp()))
         tcase_add_root_test(tc, no_mount_id);
     tcase_add_test(tc, bad_fd);
+    tcase_add_root_test(tc, fdinfo_contents);
     suite_add_tcase(s, tc);
     tc = tcase_create("same_mount");
     tcase_add_test(tc, same_mount);

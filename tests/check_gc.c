@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,27 @@ START_TEST(root_removes_any_owner)
 }
 END_TEST
 
+/* An owner without a passwd entry has no group of its own: its workspace is removed with the directory's
+ * group, which here is all that may empty a directory inside (root's, writable by that group only). */
+START_TEST(root_removes_unknown_owner)
+{
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    uid_t uid = 54321;
+
+    while (getpwuid(uid) || getgrgid(uid))
+        uid++;
+    make_dir(dfd, WS_A, 0700);
+    make_dir(dfd, WS_A "/g", 0700);
+    make_file(dfd, WS_A "/g/f", "x", 0600);
+    ck_assert_int_eq(fchownat(dfd, WS_A "/g", 0, uid, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(fchmodat(dfd, WS_A "/g", 0070, 0), 0);
+    ck_assert_int_eq(fchownat(dfd, WS_A, uid, uid, AT_SYMLINK_NOFOLLOW), 0);
+    removes_only(dfd, dir, WS_A);
+    close(dfd);
+}
+END_TEST
+
 /* As nobody, a workspace holding root's file in root's directory cannot be emptied: counted as failed,
  * reported, the first error returned; the next workspace is still removed. */
 START_TEST(failure_counted)
@@ -591,6 +613,261 @@ START_TEST(sweep_few_fds)
 }
 END_TEST
 
+/* ---- --retain ---- */
+
+/* Only the owner's kept workspaces count, a directory with the sticky bit: not another user's, not a file with
+ * a workspace's name, not a workspace never kept. Beyond the newest keep, they are removed, and reported only
+ * with -v. Of two kept at once, the one kept later stays; with equal times, the first by name: either way A,
+ * kept after B. */
+START_TEST(retain_only_kept)
+{
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct gc_spec spec = spec_for(dir, 0, false);
+    struct output_capture c;
+    struct output o;
+    struct gc_stats st = {9, 9, 9, 9};
+
+    make_dir(dfd, WS_B, 01700);
+    make_dir(dfd, WS_A, 01700);
+    make_file(dfd, "tmprun.CCCCCCCCCC", "", 01600);
+    make_dir(dfd, "tmprun.DDDDDDDDDD", 0700);
+    spec.basefd = dfd;
+    /* Someone else's kept workspaces: none of these. */
+    ck_assert_int_eq(gc_retain(&spec, geteuid() + 1, 0, &st), 0);
+    expect_stats(&st, 0, 0, 0, 0);
+    ck_assert_int_eq(count_entries(dfd), 4);
+    output_start(&c);
+    ck_assert_int_eq(gc_retain(&spec, geteuid(), 1, &st), 0);
+    output_end(&c, &o);
+    expect_stats(&st, 1, 0, 0, 0);
+    ck_assert(exists(dfd, WS_A));
+    ck_assert(!exists(dfd, WS_B));
+    ck_assert(exists(dfd, "tmprun.CCCCCCCCCC"));
+    ck_assert(exists(dfd, "tmprun.DDDDDDDDDD"));
+    ck_assert_str_eq(o.out, "");
+    ck_assert_str_eq(o.err, "");
+    output_free(&o);
+    close(dfd);
+}
+END_TEST
+
+/* ---- --list ---- */
+
+/* gc_list() on base dir, what it printed in *o; its return value. */
+static int list_pass(const char *dir, bool verbose, struct output *o)
+{
+    struct gc_spec spec = spec_for(dir, 0, false);
+    struct output_capture c;
+    int ret;
+
+    spec.basefd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(spec.basefd, 0);
+    output_start(&c);
+    ret = gc_list(&spec, verbose);
+    output_end(&c, o);
+    ck_assert_int_eq(close(spec.basefd), 0);
+    return ret;
+}
+
+/* One line of --list: its columns (ENTRIES and BYTES "" without -v). */
+struct listed {
+    char state[8], age[16], owner[32], pid[16], entries[24], bytes[24];
+};
+
+/* The line of out for workspace dir/name, which must be there exactly once. */
+static struct listed listed(const char *out, const char *dir, const char *name, bool verbose)
+{
+    char tail[PATH_MAX + 64];
+    struct listed l = {0};
+    const char *line = out, *found = NULL;
+    int n;
+
+    (void)snprintf(tail, sizeof(tail), " %s/%s\n", dir, name);
+    for (const char *end; (end = strchr(line, '\n')); line = end + 1)
+        if ((size_t)(end + 1 - line) >= strlen(tail) &&
+            strncmp(end + 1 - strlen(tail), tail, strlen(tail)) == 0) {
+            ck_assert_msg(!found, "%s is listed twice: %s", name, out);
+            found = line;
+        }
+    ck_assert_msg(found, "%s is not listed: %s", name, out);
+    if (verbose)
+        n = sscanf(found, "%7s %15s %31s %15s %23s %23s", l.state, l.age, l.owner, l.pid, l.entries, l.bytes);
+    else
+        n = sscanf(found, "%7s %15s %31s %15s", l.state, l.age, l.owner, l.pid);
+    ck_assert_int_eq(n, verbose ? 6 : 4);
+    return l;
+}
+
+/* Each workspace on a line: live while a process holds its lock (and that process), kept with its sticky bit,
+ * stale otherwise; its owner by name; an age from a change in the future is 0, not negative. A non-directory
+ * with a workspace's name is no workspace. */
+START_TEST(list_states)
+{
+    char dir[PATH_MAX], pid[16];
+    int dfd = scratch_dir(dir, sizeof(dir)), held;
+    struct timespec future[2] = {{0, UTIME_OMIT}, {time(NULL) + 86400, 0}};
+    struct passwd *pw = getpwuid(geteuid());
+    struct output o;
+    struct listed l;
+
+    ck_assert_ptr_nonnull(pw);
+    make_dir(dfd, WS_A, 0700);
+    make_dir(dfd, WS_B, 01700);
+    make_dir(dfd, "tmprun.CCCCCCCCCC", 0700);
+    ck_assert_int_eq(utimensat(dfd, "tmprun.CCCCCCCCCC", future, 0), 0);
+    make_file(dfd, "tmprun.DDDDDDDDDD", "", 0600);
+    held = openat(dfd, WS_A, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(held, 0);
+    ck_assert_int_eq(flock(held, LOCK_SH), 0);
+    ck_assert_int_eq(list_pass(dir, false, &o), 0);
+    ck_assert_msg(strncmp(o.out, "STATE    AGE OWNER             PID PATH\n", 40) == 0, "%s", o.out);
+    l = listed(o.out, dir, WS_A, false);
+    (void)snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    ck_assert_str_eq(l.state, "live");
+    ck_assert_str_eq(l.pid, pid);
+    ck_assert_str_eq(l.owner, pw->pw_name);
+    l = listed(o.out, dir, WS_B, false);
+    ck_assert_str_eq(l.state, "kept");
+    ck_assert_str_eq(l.pid, "-");
+    l = listed(o.out, dir, "tmprun.CCCCCCCCCC", false);
+    ck_assert_str_eq(l.state, "stale");
+    ck_assert_str_eq(l.age, "0s");
+    ck_assert_msg(!strstr(o.out, "DDDDDDDDDD"), "%s", o.out);
+    ck_assert_str_eq(o.err, "");
+    output_free(&o);
+    close(held);
+    close(dfd);
+}
+END_TEST
+
+/* The process that took a workspace's lock is gone, but the lock lasts while another holds the descriptor (a
+ * SIGKILLed tmprun's COMMAND): that one is named, found by its open descriptor. */
+START_TEST(list_holder_by_descriptor)
+{
+    char dir[PATH_MAX], pid[16];
+    int dfd = scratch_dir(dir, sizeof(dir)), held, st;
+    struct output o;
+    struct listed l;
+    pid_t locker;
+
+    make_dir(dfd, WS_A, 0700);
+    held = openat(dfd, WS_A, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(held, 0);
+    locker = fork();
+    ck_assert_int_ge(locker, 0);
+    if (locker == 0)
+        _exit(flock(held, LOCK_SH) == 0 ? 0 : 1);
+    ck_assert_int_eq(waitpid(locker, &st, 0), locker);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ck_assert_int_eq(list_pass(dir, false, &o), 0);
+    l = listed(o.out, dir, WS_A, false);
+    (void)snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    ck_assert_str_eq(l.state, "live");
+    ck_assert_str_eq(l.pid, pid);
+    output_free(&o);
+    close(held);
+    close(dfd);
+}
+END_TEST
+
+/* An owner without a passwd entry is shown by number. */
+START_TEST(list_owner_by_number)
+{
+    char dir[PATH_MAX], num[16];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    uid_t uid = 54321;
+    struct output o;
+    struct listed l;
+
+    while (getpwuid(uid))
+        uid++;
+    make_dir(dfd, WS_A, 0700);
+    ck_assert_int_eq(fchownat(dfd, WS_A, uid, uid, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(list_pass(dir, false, &o), 0);
+    l = listed(o.out, dir, WS_A, false);
+    (void)snprintf(num, sizeof(num), "%u", (unsigned)uid);
+    ck_assert_str_eq(l.owner, num);
+    output_free(&o);
+    close(dfd);
+}
+END_TEST
+
+/* -v counts what is below each workspace, except one on another mount, which is not entered: "-". */
+static int list_mounts_child(void *arg)
+{
+    const char *dir = arg;
+    char target[PATH_MAX + 32];
+    struct gc_spec spec = spec_for(dir, 0, false);
+
+    CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+    CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    (void)snprintf(target, sizeof(target), "%s/" WS_B, dir);
+    CHILD_CHECK(mount("tmpfs", target, "tmpfs", 0, "size=64k,mode=0700") == 0);
+    spec.basefd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHILD_CHECK(spec.basefd >= 0);
+    CHILD_CHECK(gc_list(&spec, true) == 0);
+    return 0;
+}
+
+START_TEST(list_verbose_mounts)
+{
+    char dir[PATH_MAX];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct output o;
+    struct listed l;
+
+    make_workspace(dfd, WS_A);
+    make_dir(dfd, WS_B, 0700);
+    ck_assert_msg(in_child_output(list_mounts_child, dir, &o) == 0, "the child failed: %s", o.err);
+    l = listed(o.out, dir, WS_A, true);
+    ck_assert_str_eq(l.entries, "2");
+    ck_assert_str_eq(l.bytes, "1");
+    l = listed(o.out, dir, WS_B, true);
+    ck_assert_str_eq(l.entries, "-");
+    ck_assert_str_eq(l.bytes, "-");
+    output_free(&o);
+    close(dfd);
+}
+END_TEST
+
+/* A base that is no directory: its -errno, nothing printed. Output that cannot be written: its -errno. */
+static int list_full_child(void *arg)
+{
+    int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    struct gc_spec spec = spec_for(arg, 0, false);
+
+    spec.basefd = open(arg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHILD_CHECK(full >= 0 && spec.basefd >= 0 && dup2(full, STDOUT_FILENO) == STDOUT_FILENO);
+    CHILD_CHECK(gc_list(&spec, false) == -ENOSPC);
+    return 0;
+}
+
+START_TEST(list_failures)
+{
+    char dir[PATH_MAX], file[PATH_MAX + 8];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct gc_spec spec = spec_for(dir, 0, false);
+    struct output_capture c;
+    struct output o;
+
+    make_file(dfd, "file", "", 0600);
+    (void)snprintf(file, sizeof(file), "%s/file", dir);
+    spec.basefd = open(file, O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(spec.basefd, 0);
+    output_start(&c);
+    ck_assert_int_eq(gc_list(&spec, false), -ENOTDIR);
+    output_end(&c, &o);
+    ck_assert_str_eq(o.out, "");
+    output_free(&o);
+    close(spec.basefd);
+    make_dir(dfd, WS_A, 0700);
+    ck_assert_msg(in_child_output(list_full_child, dir, &o) == 0, "the child failed: %s", o.err);
+    output_free(&o);
+    close(dfd);
+}
+END_TEST
+
 static Suite *gc_suite(void)
 {
     Suite *s = suite_create("gc");
@@ -607,6 +884,7 @@ static Suite *gc_suite(void)
     tc = tcase_create("owners");
     tcase_add_test(tc, only_own_workspaces);
     tcase_add_test(tc, root_removes_any_owner);
+    tcase_add_root_test(tc, root_removes_unknown_owner);
     tcase_add_test(tc, failure_counted);
     suite_add_tcase(s, tc);
     tc = tcase_create("sweep");
@@ -616,6 +894,16 @@ static Suite *gc_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("mounts");
     tcase_add_test(tc, never_enters_mounts);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("retain");
+    tcase_add_test(tc, retain_only_kept);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("list");
+    tcase_add_test(tc, list_states);
+    tcase_add_test(tc, list_holder_by_descriptor);
+    tcase_add_root_test(tc, list_owner_by_number);
+    tcase_add_root_test(tc, list_verbose_mounts);
+    tcase_add_test(tc, list_failures);
     suite_add_tcase(s, tc);
     return s;
 }

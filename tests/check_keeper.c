@@ -4,6 +4,7 @@
 
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -184,13 +185,23 @@ START_TEST(lock_lasts_while_tmprun_holds_it)
 }
 END_TEST
 
+/* How the keeper finds the descriptors it is to close. */
+enum closing {
+    CLOSE_RANGE, /* close_range(2) */
+    PROC_LISTED, /* none (Linux < 5.9): what /proc/self/fd lists, more than it reads at once */
+    NO_PROC,     /* neither (no /proc either): every number below the descriptor limit */
+};
+
+/* The extra descriptors of PROC_LISTED: more than the keeper collects from /proc/self/fd in one pass. */
+#define MANY_FDS 300
+
 /* The keeper is nobody's child here (the leftover sweep cannot stop it, waitpid(-1) cannot reap it), even
  * when tmprun is a child subreaper, which it still is afterwards. It is named, in a session of its own, keeps
  * the blocked signals, and holds nothing but /dev/null on 0-2, the lock (same fd number) and the pipe. */
-START_TEST(keeper_process)
+static void check_keeper_process(enum closing how)
 {
     char dir[PATH_MAX], fd[16], target[PATH_MAX], ours[PATH_MAX], mask[64], kmask[64], path[64];
-    int lock = locked_dir(dir, sizeof(dir)), w = -1, was = -1, n = 0, leak, high, spare[3];
+    int lock = locked_dir(dir, sizeof(dir)), w = -1, was = -1, n = 0, leak, high, spare[3], many[MANY_FDS];
     sigset_t block;
     pid_t keeper;
     struct dirent *e;
@@ -212,18 +223,26 @@ START_TEST(keeper_process)
     ck_assert_int_eq(dup2(leak, high), high);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(close(spare[i]), 0);
-    if (_i == 1) {
-        /* No close_range(2) (Linux < 5.9): the keeper closes every number below the descriptor limit, the
-         * last one included. */
+    for (int i = 0; i < MANY_FDS; i++)
+        many[i] = how == PROC_LISTED ? dup(leak) : -1;
+    if (how == NO_PROC) {
+        /* The keeper closes every number below the descriptor limit, the last one included. /proc is hidden
+         * in a mount namespace of this test's own until the keeper has closed what it closes. */
         struct rlimit rl = {(rlim_t)high + 1, (rlim_t)high + 1};
         ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-        ck_assert_msg(fail_syscall(SYS_close_range, ENOSYS) == 0, "seccomp: %s", strerror(errno));
+        ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+        ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+        ck_assert_int_eq(mount("tmpfs", "/proc", "tmpfs", 0, "mode=0"), 0);
     }
+    if (how != CLOSE_RANGE)
+        ck_assert_msg(fail_syscall(SYS_close_range, ENOSYS) == 0, "seccomp: %s", strerror(errno));
     ck_assert_int_eq(keeper_start(lock, &w), 0);
     ck_assert_int_eq(prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0), 0);
     ck_assert_int_eq(was, 1);
     ck_assert_int_eq(write(w, "x", 1), 1);
     wait_pipe_drained(w);
+    if (how == NO_PROC)
+        ck_assert_int_eq(umount2("/proc", MNT_DETACH), 0);
     keeper = find_keeper(w);
 
     ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
@@ -259,9 +278,54 @@ START_TEST(keeper_process)
     }
     closedir(d);
     ck_assert_int_eq(n, 5);
+    for (int i = 0; i < MANY_FDS; i++)
+        if (many[i] >= 0)
+            close(many[i]);
     close(leak);
     close(high);
     close(w);
+    close(lock);
+}
+
+START_TEST(keeper_process)
+{
+    check_keeper_process((enum closing)_i);
+}
+END_TEST
+
+START_TEST(keeper_process_no_proc)
+{
+    check_keeper_process(NO_PROC);
+}
+END_TEST
+
+/* keeper_start() cannot start a keeper: the first step that fails is its -errno, *write_end is -1, nothing is
+ * left running, and a child subreaper is one again. */
+static const struct {
+    long nr; /* the system call that fails */
+    int err;
+} start_failures[] = {
+    {SYS_pipe2, EMFILE}, /* the pipe */
+    {SYS_prctl, EINVAL}, /* asking whether it is a subreaper */
+    {SYS_clone, EAGAIN}, /* the middle process */
+};
+
+START_TEST(start_fails)
+{
+    char dir[PATH_MAX];
+    int lock = locked_dir(dir, sizeof(dir)), w = 7, was = -1;
+
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+    ck_assert_msg(fail_syscall(start_failures[_i].nr, start_failures[_i].err) == 0, "seccomp: %s",
+                  strerror(errno));
+    ck_assert_int_eq(keeper_start(lock, &w), -start_failures[_i].err);
+    ck_assert_int_eq(w, -1);
+    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
+    if (start_failures[_i].nr != SYS_prctl) {
+        ck_assert_int_eq(prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0), 0);
+        ck_assert_int_eq(was, 1);
+    }
     close(lock);
 }
 END_TEST
@@ -279,10 +343,13 @@ static int pid1_child(void *arg)
     pid = fork();
     CHILD_CHECK(pid >= 0);
     if (pid == 0) {
-        if (getpid() != 1 || keeper_start(lock, &w) != 0 || w != -1)
-            _exit(1);
-        /* Nothing was started: no child to reap. */
-        _exit(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD ? 0 : 2);
+        /* Nothing was started: no child to reap. The counters of what ran here are written out, as
+         * in_child() does. */
+        st = getpid() != 1 || keeper_start(lock, &w) != 0 || w != -1 ? 1
+             : waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD   ? 0
+                                                                     : 2;
+        coverage_dump();
+        _exit(st);
     }
     CHILD_CHECK(waitpid(pid, &st, 0) == pid);
     CHILD_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -317,7 +384,7 @@ static Suite *keeper_suite(void)
     Suite *s = suite_create("keeper");
     TCase *tc = tcase_create("lock");
     /* keeper_start() asks whether tmprun is a child subreaper before anything else. */
-    const char *no_subreaper = lacks_subreaper();
+    const char *no_subreaper = lacks_subreaper(), *seccomp = lacks_seccomp();
 
     if (!lacks("holds_lock_until_write_end_closed", no_subreaper))
         tcase_add_test(tc, holds_lock_until_write_end_closed);
@@ -325,9 +392,15 @@ static Suite *keeper_suite(void)
         tcase_add_test(tc, lock_lasts_while_tmprun_holds_it);
     suite_add_tcase(s, tc);
     tc = tcase_create("process");
-    /* With close_range(2), and without (a seccomp filter makes it fail). */
+    /* With close_range(2), and without (with /proc, and as root without it too): a seccomp filter makes it
+     * fail. */
     if (!lacks("keeper_process", no_subreaper))
-        tcase_add_loop_test(tc, keeper_process, 0, lacks("keeper_process:1", lacks_seccomp()) ? 1 : 2);
+        tcase_add_loop_test(tc, keeper_process, CLOSE_RANGE,
+                            lacks("keeper_process:1", seccomp) ? PROC_LISTED : PROC_LISTED + 1);
+    if (!lacks("keeper_process_no_proc", no_subreaper) && !lacks("keeper_process_no_proc", seccomp))
+        tcase_add_root_test(tc, keeper_process_no_proc);
+    if (!lacks("start_fails", no_subreaper) && !lacks("start_fails", seccomp))
+        tcase_add_loop_test(tc, start_fails, 0, (int)ARRAY_SIZE(start_failures));
     if (!lacks("subreaper_unchanged", no_subreaper))
         tcase_add_test(tc, subreaper_unchanged);
     tcase_add_root_test(tc, none_as_pid_1);

@@ -246,16 +246,18 @@ START_TEST(setup_refuses_other_directory)
 END_TEST
 
 /* unshare(2) itself fails (a seccomp policy, a sysctl): ns_setup() prints the one line that is tmprun's
- * refusal, names the option, records the errno where its parent can read it, and mounts nothing. */
+ * refusal, names the option, records the errno where its parent can read it, and mounts nothing. Without an
+ * option to name (and nowhere to record it), the line names tmprun. */
 static int refused_child(void *arg)
 {
     struct ns_case *c = arg;
     int refused = 0;
 
-    c->spec.refused = &refused;
+    if (c->spec.option)
+        c->spec.refused = &refused;
     CHILD_CHECK(fail_syscall(SYS_unshare, EPERM) == 0);
     CHILD_CHECK(ns_setup(&c->spec) == -EPERM);
-    CHILD_CHECK(refused == EPERM);
+    CHILD_CHECK(!c->spec.refused || refused == EPERM);
     return 0;
 }
 
@@ -266,14 +268,72 @@ START_TEST(setup_refused)
     char want[1024];
     bool userns = ns_need_userns();
 
-    ns_case_init(&c, true, false, false, false);
-    c.spec.option = "--tmpfs";
-    (void)snprintf(
-        want, sizeof(want),
-        "tmprun: --tmpfs needs a %smount namespace, and unshare(2) failed: Operation not permitted; %s\n",
-        userns ? "user and " : "", ns_advice(-EPERM, userns));
+    ns_case_init(&c, _i == 0, _i == 1, false, false);
+    c.spec.option = _i == 0 ? "--tmpfs" : NULL;
+    (void)snprintf(want, sizeof(want),
+                   "tmprun: %s needs a %smount namespace, and unshare(2) failed: Operation not permitted; %s\n",
+                   _i == 0 ? "--tmpfs" : "tmprun", userns ? "user and " : "", ns_advice(-EPERM, userns));
     capture_start(&err, STDERR_FILENO);
     ck_assert_int_eq(in_child(refused_child, &c), 0);
+    capture_expect(&err, want);
+}
+END_TEST
+
+/* Each step after unshare(2) that fails is named on the one line ns_setup() prints, and its errno returned: a
+ * system call made to fail (seccomp), or a value the kernel refuses. */
+static const struct step_failure {
+    bool tmpfs, private_tmp, cd, old_api;
+    bool userns;      /* without CAP_SYS_ADMIN: in a user namespace of its own */
+    const char *size; /* the tmpfs size asked for */
+    long nr;          /* the system call that fails, or -1 */
+    int err;          /* with this errno; what ns_setup() returns */
+    const char *line; /* what it prints after "tmprun: " and before ": strerror(err)" */
+} step_failures[] = {
+    {true, false, false, false, true, "1M", SYS_openat, EACCES, "cannot write the user namespace's id maps"},
+    {true, false, false, false, false, "1M", SYS_fsopen, EPERM, "--tmpfs: fsopen(tmpfs)"},
+    {true, false, false, false, false, "1M", SYS_fsconfig, EPERM, "--tmpfs: fsconfig(mode)"},
+    {true, false, false, false, false, "bogus", -1, EINVAL, "--tmpfs: fsconfig(size)"},
+    {true, false, false, false, false, "1M", SYS_fsmount, EPERM, "--tmpfs: fsmount"},
+    {true, false, false, false, false, "1M", SYS_move_mount, EPERM,
+     "--tmpfs: cannot mount the tmpfs on the workspace"},
+    {true, false, false, true, false, "bogus", -1, EINVAL, "--tmpfs: mount(tmpfs)"},
+    {true, false, false, true, false, "1M", SYS_statx, EPERM, "--tmpfs: cannot stat the new tmpfs"},
+    /* Without a size (the tmpfs default), either way. */
+    {true, false, false, false, false, NULL, SYS_fsmount, EPERM, "--tmpfs: fsmount"},
+    {true, false, false, true, false, NULL, SYS_statx, EPERM, "--tmpfs: cannot stat the new tmpfs"},
+    {false, true, false, false, false, NULL, SYS_move_mount, EPERM,
+     "--private-tmp: cannot mount the workspace over /tmp"},
+    {false, true, true, false, false, NULL, SYS_chdir, EACCES, "--private-tmp: cannot change into /tmp"},
+    {true, false, true, false, false, "1M", SYS_fchdir, EACCES, "cannot change into the workspace"},
+};
+
+static int step_fails_child(void *arg)
+{
+    const struct ns_case *c = arg;
+    const struct step_failure *f = &step_failures[c->want];
+
+    CHILD_CHECK(!f->userns || lose_cap(CAP_SYS_ADMIN) == 0);
+    CHILD_CHECK(f->nr < 0 || fail_syscall(f->nr, f->err) == 0);
+    CHILD_CHECK(setup(c) == -f->err);
+    return 0;
+}
+
+START_TEST(setup_step_fails)
+{
+    const struct step_failure *f = &step_failures[_i];
+    struct ns_case c;
+    struct capture err;
+    char want[256];
+
+    /* Needs root, or user namespaces this host allows; a user namespace of its own needs the latter. */
+    if (!namespaces_usable() || (f->userns && in_child(unshare_child, NULL) != 0))
+        return;
+    ns_case_init(&c, f->tmpfs, f->private_tmp, f->cd, f->old_api);
+    c.spec.size = f->size;
+    c.want = _i;
+    (void)snprintf(want, sizeof(want), "tmprun: %s: %s\n", f->line, strerror(f->err));
+    capture_start(&err, STDERR_FILENO);
+    ck_assert_int_eq(in_child(step_fails_child, &c), 0);
     capture_expect(&err, want);
 }
 END_TEST
@@ -287,7 +347,7 @@ static Suite *ns_suite(void)
     tcase_add_test(tc, need_userns);
     tcase_add_test(tc, advice);
     if (!lacks("setup_refused", seccomp))
-        tcase_add_test(tc, setup_refused);
+        tcase_add_loop_test(tc, setup_refused, 0, 2);
     suite_add_tcase(s, tc);
     tc = tcase_create("setup");
     /* Each twice: with the new mount API, and with mount(2) alone (a seccomp filter makes the new API fail). */
@@ -295,6 +355,7 @@ static Suite *ns_suite(void)
     tcase_add_loop_test(tc, setup_tmpfs_private_tmp, 0, lacks("setup_tmpfs_private_tmp:1", seccomp) ? 1 : 2);
     tcase_add_loop_test(tc, setup_private_tmp, 0, lacks("setup_private_tmp:1", seccomp) ? 1 : 2);
     tcase_add_test(tc, setup_refuses_other_directory);
+    tcase_add_loop_test(tc, setup_step_fails, 0, (int)ARRAY_SIZE(step_failures));
     suite_add_tcase(s, tc);
     return s;
 }

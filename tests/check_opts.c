@@ -299,6 +299,8 @@ static const struct usage_case usage_cases[] = {
     {{"--di", NULL}, "option '--dir' requires an argument"},
     {{"-d", NULL}, "option '-d' requires an argument"},
     {{"--dir=", "true", NULL}, "--dir needs a directory"},
+    {{"--link=", "true", NULL}, "--link needs a path"},
+    {{"--=x", "true", NULL}, "unrecognized option '--=x'"},
     {{"--prefix=a/b", "true", NULL}, "--prefix and --suffix must not contain '/'"},
     {{"--prefix=a\nb", "true", NULL}, "--prefix must be printable UTF-8 (no control characters)"},
     {{"--suffix=\033[2J", "true", NULL}, "--suffix must be printable UTF-8 (no control characters)"},

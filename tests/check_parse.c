@@ -130,6 +130,39 @@ START_TEST(size_limit)
 }
 END_TEST
 
+/* The normalized value must fit in out: too long for it is -ERANGE, never a truncated size. */
+START_TEST(size_out_too_small)
+{
+    char out[5];
+
+    ck_assert_int_eq(parse_size("512M", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "512M");
+    ck_assert_int_eq(parse_size("1024M", out, sizeof(out)), -ERANGE);
+    ck_assert_int_eq(parse_size("10000", out, sizeof(out)), -ERANGE);
+}
+END_TEST
+
+/* --retain=N: decimal digits only, 0 to PARSE_MAX_COUNT. */
+START_TEST(count_values)
+{
+    static const char *const invalid[] = {"", "-1", "+1", "1a", " 1", "0x10", "1.0"};
+    static const char *const too_big[] = {"1000001", "4294967296", "99999999999999999999999"};
+    unsigned n = 7;
+
+    ck_assert_int_eq(parse_count("0", &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(parse_count("0012", &n), 0);
+    ck_assert_uint_eq(n, 12);
+    ck_assert_int_eq(parse_count("1000000", &n), 0);
+    ck_assert_uint_eq(n, PARSE_MAX_COUNT);
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+        ck_assert_msg(parse_count(invalid[i], &n) == -EINVAL, "accepted '%s'", invalid[i]);
+    for (size_t i = 0; i < sizeof(too_big) / sizeof(too_big[0]); i++)
+        ck_assert_msg(parse_count(too_big[i], &n) == -ERANGE, "accepted '%s'", too_big[i]);
+    ck_assert_uint_eq(n, PARSE_MAX_COUNT); /* untouched by a refusal */
+}
+END_TEST
+
 START_TEST(env_names)
 {
     ck_assert(parse_valid_env_name("FOO"));
@@ -204,6 +237,8 @@ static Suite *parse_suite(void)
     tcase_add_test(tc, mode_octal);
     tcase_add_test(tc, size_values);
     tcase_add_test(tc, size_limit);
+    tcase_add_test(tc, size_out_too_small);
+    tcase_add_test(tc, count_values);
     tcase_add_test(tc, env_names);
     tcase_add_test(tc, export_refused);
     tcase_add_test(tc, printable_utf8);

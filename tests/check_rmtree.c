@@ -501,6 +501,41 @@ START_TEST(creds_enter_and_leave)
 }
 END_TEST
 
+/* rmtree_creds_enter() as root without what a change needs: refused with -EPERM, and nothing changed (fsuid,
+ * fsgid, groups); with nothing to change (no groups, the same ids), 0 without a change. */
+static const struct creds_case {
+    int ngroups;      /* supplementary groups: 0, or 1 and 2 */
+    cap_value_t lose; /* the capability taken away first */
+    uid_t uid;        /* what is entered */
+    int want;         /* what rmtree_creds_enter() returns */
+} creds_cases[] = {
+    {0, CAP_SETGID, NOBODY, -EPERM}, /* the fsgid */
+    {2, CAP_SETGID, NOBODY, -EPERM}, /* the groups */
+    {2, CAP_SETUID, NOBODY, -EPERM}, /* the fsuid, after the fsgid and the groups */
+    {0, CAP_SETUID, 0, 0},           /* root's own ids, no groups */
+};
+
+static int creds_child(void *arg)
+{
+    const struct creds_case *c = &creds_cases[*(int *)arg];
+    gid_t groups[] = {1, 2};
+    struct rmtree_creds saved;
+
+    CHILD_CHECK(setgroups((size_t)c->ngroups, groups) == 0);
+    CHILD_CHECK(lose_cap(c->lose) == 0);
+    CHILD_CHECK(rmtree_creds_enter(c->uid, c->uid, &saved) == c->want);
+    CHILD_CHECK(!saved.changed && !saved.groups);
+    CHILD_CHECK(setfsuid((uid_t)-1) == 0 && setfsgid((gid_t)-1) == 0);
+    CHILD_CHECK(getgroups(0, NULL) == c->ngroups);
+    return 0;
+}
+
+START_TEST(creds_enter_refused)
+{
+    ck_assert_int_eq(in_child(creds_child, &_i), 0);
+}
+END_TEST
+
 /* 8 directories with 9-level chains and files at every level, removed with threads asked for and only 2 fds
  * left: one thread keeping one level open (tmprun under ulimit -n 8 has about that many). */
 static void remove_with_few_fds(unsigned threads)
@@ -714,6 +749,55 @@ START_TEST(policy_per_filesystem)
 }
 END_TEST
 
+/* A filesystem whose directories do not record file types (ext4 without its filetype feature): every entry
+ * comes as DT_UNKNOWN and is told by fstatat(2), never following a symlink. Counted, then removed, whole. */
+START_TEST(entries_without_file_types)
+{
+    char dir[PATH_MAX], cmd[4 * PATH_MAX + 128];
+    int dfd, tree;
+    struct rmtree_opts o = {.threads = thread_counts[_i]};
+    struct rmtree_result r = {0};
+
+    private_mounts();
+    dfd = scratch_dir(dir, sizeof(dir));
+    make_dir(dfd, "mnt", 0700);
+    make_dir(dfd, "outside", 0700);
+    make_file(dfd, "outside/precious", "keep", 0600);
+    (void)snprintf(cmd, sizeof(cmd),
+                   "truncate -s 32M %s/img && mkfs.ext4 -q -F -O ^filetype %s/img >/dev/null && "
+                   "mount -o loop %s/img %s/mnt",
+                   dir, dir, dir, dir);
+    ck_assert_msg(system(cmd) == 0, "%s: cannot make an ext4 image (bootstrap.sh installs e2fsprogs)", cmd);
+    tree = openat(dfd, "mnt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(tree, 0);
+    ck_assert_int_eq(unlinkat(tree, "lost+found", AT_REMOVEDIR), 0);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        (void)snprintf(name, sizeof(name), "d%d", i);
+        make_dir(tree, name, 0700);
+        (void)snprintf(name, sizeof(name), "d%d/sub", i);
+        make_dir(tree, name, 0500);
+        (void)snprintf(name, sizeof(name), "d%d/f", i);
+        make_file(tree, name, "xy", 0400);
+    }
+    make_file(tree, "f", "z", 0600);
+    (void)snprintf(cmd, sizeof(cmd), "%s/outside", dir);
+    ck_assert_int_eq(symlinkat(cmd, tree, "link"), 0);
+    ck_assert_int_eq(rmtree_count(tree, &o, &r), 0);
+    ck_assert_uint_eq(r.entries, 14);
+    rmtree_result_free(&r);
+    r = (struct rmtree_result){0};
+    ck_assert_int_eq(rmtree_contents(tree, &o, &r), 0);
+    dump_errors(&r);
+    ck_assert_uint_eq(r.nerrors, 0);
+    ck_assert_int_eq(count_entries(tree), 0);
+    ck_assert_int_eq(faccessat(dfd, "outside/precious", F_OK, 0), 0);
+    close(tree);
+    close(dfd);
+    rmtree_result_free(&r);
+}
+END_TEST
+
 static Suite *rmtree_suite(void)
 {
     Suite *s = suite_create("rmtree");
@@ -733,9 +817,17 @@ static Suite *rmtree_suite(void)
     tcase_add_loop_test(tc, removes_with_owners_rights, 0, 1 + ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, owner_dirs_chmodded_as_owner);
     tcase_add_test(tc, creds_enter_and_leave);
+    if (geteuid() == 0)
+        tcase_add_loop_test(tc, creds_enter_refused, 0, ARRAY_SIZE(creds_cases));
+    else
+        tcase_add_root_test(tc, creds_enter_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("policy");
     tcase_add_loop_test(tc, policy_per_filesystem, 0, ARRAY_SIZE(policy_fs));
+    if (geteuid() == 0)
+        tcase_add_loop_test(tc, entries_without_file_types, 0, ARRAY_SIZE(thread_counts));
+    else
+        tcase_add_root_test(tc, entries_without_file_types);
     suite_add_tcase(s, tc);
     tc = tcase_create("count");
     tcase_add_test(tc, count_reads_only);

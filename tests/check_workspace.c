@@ -3,11 +3,15 @@
 #include "workspace.h"
 
 #include <sys/file.h>
+#include <sys/fsuid.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +67,42 @@ START_TEST(affixes)
     ck_assert_int_eq(workspace_check_affixes(longp, ""), -ENAMETOOLONG);
     longp[NAME_MAX - WORKSPACE_RANDOM_LEN] = '\0';
     ck_assert_int_eq(workspace_check_affixes(longp, ""), 0);
+}
+END_TEST
+
+/* workspace_absolute_path(path) is want. */
+static void absolute_is(const char *path, const char *want)
+{
+    char *abs = workspace_absolute_path(path);
+
+    ck_assert_ptr_nonnull(abs);
+    ck_assert_msg(strcmp(abs, want) == 0, "%s: %s, not %s", path, abs, want);
+    free(abs);
+}
+
+/* workspace_absolute_path(): "./" prefixes and trailing slashes dropped, "." the current directory itself,
+ * "/" kept; against "/", no doubled slash. */
+START_TEST(absolute_paths)
+{
+    static const struct {
+        const char *path, *want; /* want after the current directory's path and "/" ("" for itself) */
+    } relative[] = {
+        {".", ""}, {"./", ""}, {".//", ""}, {"././/sub", "sub"}, {"sub///", "sub"}, {"a/./b/", "a/./b"},
+    };
+    char dir[PATH_MAX], want[PATH_MAX + 16];
+    int dfd = scratch_dir(dir, sizeof(dir));
+
+    ck_assert_int_eq(fchdir(dfd), 0);
+    for (size_t i = 0; i < ARRAY_SIZE(relative); i++) {
+        (void)snprintf(want, sizeof(want), "%s%s%s", dir, *relative[i].want ? "/" : "", relative[i].want);
+        absolute_is(relative[i].path, want);
+    }
+    absolute_is("//", "/");
+    absolute_is("/a/b//", "/a/b");
+    ck_assert_int_eq(chdir("/"), 0);
+    absolute_is("tmp/", "/tmp");
+    absolute_is("./", "/");
+    close(dfd);
 }
 END_TEST
 
@@ -174,6 +214,79 @@ START_TEST(base_writers)
     make_dir(dfd, "private", 0700);
     accepted(dir, "private");
     accepted("/", "tmp");
+}
+END_TEST
+
+/* The databases of base_writers_groups_child(): a group with root and an unknown user as members, and a user
+ * whose primary group has no entry. */
+static const char fake_groups[] = "root:x:0:\ntmprun-members:x:54322:root,tmprun-nobody-knows\n";
+static const char fake_users[] = "root:x:0:0:root:/root:/bin/sh\ntmprun-user:x:54323:54324::/:/bin/sh\n";
+
+/* workspace_open_base(dir/name) is refused, and the reason contains text; for an in_child() function. */
+static bool refused_for(const char *dir, const char *name, const char *text)
+{
+    char p[PATH_MAX + 16], why[WORKSPACE_WHY_LEN];
+    char *abs;
+    int fd;
+
+    (void)snprintf(p, sizeof(p), "%s/%s", dir, name);
+    if (workspace_open_base(p, &abs, &fd, why, sizeof(why)) != -EPERM || !strstr(why, text)) {
+        (void)fprintf(stderr, "%s: '%s' lacks '%s'\n", name, why, text);
+        return false;
+    }
+    return true;
+}
+
+/* With those databases (bind-mounted on /etc/group and /etc/passwd in a mount namespace of the child's own): a
+ * listed member that is no user counts as another writer (root does not); a group without a name is shown by
+ * number, with a member by primary group. */
+static int base_writers_groups_child(void *arg)
+{
+    const char *dir = arg;
+    char src[PATH_MAX + 16];
+
+    CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+    CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    (void)snprintf(src, sizeof(src), "%s/group", dir);
+    CHILD_CHECK(mount(src, "/etc/group", NULL, MS_BIND, NULL) == 0);
+    (void)snprintf(src, sizeof(src), "%s/passwd", dir);
+    CHILD_CHECK(mount(src, "/etc/passwd", NULL, MS_BIND, NULL) == 0);
+    CHILD_CHECK(refused_for(dir, "members", "group tmprun-members (gid 54322) write, and tmprun-nobody-knows"));
+    CHILD_CHECK(refused_for(dir, "unnamed", "its mode lets gid 54324 write, and tmprun-user is in it"));
+    return 0;
+}
+
+/* Owners and groups the databases do not know: named by number; an ACL's named group entry counts as the
+ * group's write. */
+START_TEST(base_writers_unknown)
+{
+    char dir[PATH_MAX], num[64];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    /* system.posix_acl_access: version 2; user::rwx, group::r-x, group:65534:rwx, mask::rwx, other::r-x. */
+    const uint32_t acl[] = {2,     0x00070001, 0xffffffff, 0x00050004, 0xffffffff, 0x00070008,
+                            65534, 0x00070010, 0xffffffff, 0x00050020, 0xffffffff};
+    uid_t uid = 54321;
+    struct output o;
+
+    while (getpwuid(uid))
+        uid++;
+    make_dir(dfd, "unknown-owner", 0755);
+    ck_assert_int_eq(fchownat(dfd, "unknown-owner", uid, 0, 0), 0);
+    (void)snprintf(num, sizeof(num), "owned by uid %u, who", (unsigned)uid);
+    refused(dir, "unknown-owner", num);
+    make_dir(dfd, "acl-group", 0755);
+    ck_assert_msg(setxattr_at(dfd, "acl-group", acl, sizeof(acl)) == 0, "setxattr: %m");
+    refused(dir, "acl-group", "an ACL lets group nogroup (gid 65534) write, and ");
+
+    make_file(dfd, "group", fake_groups, 0644);
+    make_file(dfd, "passwd", fake_users, 0644);
+    make_dir(dfd, "members", 0775);
+    ck_assert_int_eq(fchownat(dfd, "members", 0, 54322, 0), 0);
+    make_dir(dfd, "unnamed", 0775);
+    ck_assert_int_eq(fchownat(dfd, "unnamed", 0, 54324, 0), 0);
+    ck_assert_msg(in_child_output(base_writers_groups_child, dir, &o) == 0, "the child failed: %s", o.err);
+    output_free(&o);
+    close(dfd);
 }
 END_TEST
 
@@ -367,6 +480,127 @@ START_TEST(remove_never_follows_replacement)
 }
 END_TEST
 
+/* workspace_create() refuses a directory it cannot make exactly as asked, and takes it back: one made with
+ * another owner (a file system uid that is not the caller's), one it cannot give away (no CAP_CHOWN), one
+ * whose setgid bit the kernel dropped (no CAP_FSETID, not in the group). */
+static const struct create_failure {
+    bool fsuid;       /* as file system uid nobody */
+    cap_value_t lose; /* else without this capability */
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+    int want;
+} create_failures[] = {
+    {true, 0, (uid_t)-1, (gid_t)-1, 0700, -EBADE},
+    {false, CAP_CHOWN, 65534, 65534, 0700, -EPERM},
+    {false, CAP_FSETID, 0, 65534, 02770, -EBADE},
+};
+
+/* Set cap in this process's effective set again (it is still permitted); 0 or -1. */
+static int raise_cap(cap_value_t cap)
+{
+    cap_t c = cap_get_proc();
+    int ret;
+
+    if (!c)
+        return -1;
+    ret = cap_set_flag(c, CAP_EFFECTIVE, 1, &cap, CAP_SET) == 0 && cap_set_proc(c) == 0 ? 0 : -1;
+    (void)cap_free(c);
+    return ret;
+}
+
+static int create_fails_child(void *arg)
+{
+    const struct create_failure *f = &create_failures[*(int *)arg];
+    const char *dir = (const char *)arg + sizeof(int);
+    struct workspace_spec spec = {.dir = dir, .mode = f->mode, .uid = f->uid, .gid = f->gid};
+    struct workspace ws;
+    const char *failed;
+    int ret;
+
+    if (f->fsuid) {
+        /* The change of fsuid cleared the file capabilities: the one to reach the base comes back. */
+        (void)setfsuid(65534);
+        CHILD_CHECK(raise_cap(CAP_DAC_OVERRIDE) == 0);
+    } else {
+        CHILD_CHECK(lose_cap(f->lose) == 0);
+    }
+    ret = workspace_create(&spec, &ws, &failed);
+    (void)setfsuid(0); /* for the coverage counters, written as root */
+    CHILD_CHECK(ret == f->want);
+    CHILD_CHECK(strcmp(failed, dir) == 0);
+    CHILD_CHECK(ws.fd < 0 && ws.child_fd < 0 && ws.basefd < 0 && !ws.name && !ws.path);
+    return 0;
+}
+
+START_TEST(create_fails)
+{
+    struct {
+        int i;
+        char dir[PATH_MAX];
+    } arg = {_i, ""};
+    int dfd = scratch_dir(arg.dir, sizeof(arg.dir));
+
+    /* Root's and sticky: a base for everyone. */
+    ck_assert_int_eq(fchmod(dfd, 01777), 0);
+    ck_assert_int_eq(in_child(create_fails_child, &arg), 0);
+    ck_assert_int_eq(count_entries(dfd), 0);
+    close(dfd);
+}
+END_TEST
+
+/* --link=PATH: made by rename(2) over what is there (a symbolic link); removed only while it is still ours. */
+START_TEST(link_lifecycle)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16], buf[PATH_MAX], why[WORKSPACE_WHY_LEN];
+    int dfd = scratch_dir(dir, sizeof(dir));
+    struct workspace_link l;
+
+    ck_assert_int_eq(fchdir(dfd), 0);
+    /* A name without a directory is in the current one. */
+    ck_assert_int_eq(workspace_link_prepare("current", &l, why, sizeof(why)), 0);
+    ck_assert_int_eq(symlinkat("old", dfd, "current"), 0);
+    ck_assert_int_eq(workspace_link_make(&l, "/the/workspace"), 0);
+    ck_assert_int_eq((int)readlinkat(dfd, "current", buf, sizeof(buf)), (int)strlen("/the/workspace"));
+    ck_assert_int_eq(count_entries(dfd), 1);
+    ck_assert_int_eq(workspace_link_remove(&l), 0);
+    ck_assert(faccessat(dfd, "current", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+    /* Gone already: nothing to do. */
+    ck_assert_int_eq(workspace_link_remove(&l), 0);
+    workspace_link_release(&l);
+
+    /* A later run's link, and something that is no link at all, are left. */
+    (void)snprintf(path, sizeof(path), "%s/current", dir);
+    ck_assert_int_eq(workspace_link_prepare(path, &l, why, sizeof(why)), 0);
+    ck_assert_int_eq(workspace_link_make(&l, "/the/workspace"), 0);
+    ck_assert_int_eq(unlinkat(dfd, "current", 0), 0);
+    ck_assert_int_eq(symlinkat("/a/later/one", dfd, "current"), 0);
+    ck_assert_int_eq(workspace_link_remove(&l), 0);
+    ck_assert_int_eq(faccessat(dfd, "current", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    ck_assert_int_eq(unlinkat(dfd, "current", 0), 0);
+    make_file(dfd, "current", "", 0600);
+    ck_assert_int_eq(workspace_link_remove(&l), 0);
+    ck_assert_int_eq(faccessat(dfd, "current", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+    workspace_link_release(&l);
+    ck_assert_int_eq(workspace_link_remove(&l), 0); /* released: nothing of ours */
+
+    /* A directory put there after the check is not replaced; the temporary link goes. */
+    (void)snprintf(path, sizeof(path), "%s/later-dir", dir);
+    ck_assert_int_eq(workspace_link_prepare(path, &l, why, sizeof(why)), 0);
+    make_dir(dfd, "later-dir", 0700);
+    ck_assert_int_eq(workspace_link_make(&l, "/the/workspace"), -EISDIR);
+    ck_assert_int_eq(count_entries(dfd), 2);
+    workspace_link_release(&l);
+
+    /* In a directory that does not exist; in /, which is root's. */
+    ck_assert_int_eq(workspace_link_prepare("/nonexistent/tmprun/link", &l, why, sizeof(why)), -ENOENT);
+    ck_assert_int_eq(workspace_link_prepare("/tmprun-link-never-made", &l, why, sizeof(why)),
+                     geteuid() == 0 ? 0 : -EPERM);
+    workspace_link_release(&l);
+    close(dfd);
+}
+END_TEST
+
 static Suite *workspace_suite(void)
 {
     Suite *s = suite_create("workspace");
@@ -377,18 +611,25 @@ static Suite *workspace_suite(void)
     tcase_add_test(tc, affixes);
     suite_add_tcase(s, tc);
     tc = tcase_create("base");
+    tcase_add_test(tc, absolute_paths);
     tcase_add_test(tc, base_rules);
     tcase_add_test(tc, base_order);
     tcase_add_root_test(tc, base_writers);
+    tcase_add_root_test(tc, base_writers_unknown);
     suite_add_tcase(s, tc);
     tc = tcase_create("lifecycle");
     tcase_add_test(tc, create_exact_mode);
     tcase_add_test(tc, create_holds_lock);
+    if (geteuid() == 0)
+        tcase_add_loop_test(tc, create_fails, 0, (int)ARRAY_SIZE(create_failures));
+    else
+        tcase_add_root_test(tc, create_fails);
     tcase_add_test(tc, remove_tree_and_top);
     tcase_add_test(tc, remove_already_gone);
     tcase_add_test(tc, remove_only_same_inode);
     tcase_add_test(tc, remove_recreated);
     tcase_add_test(tc, remove_never_follows_replacement);
+    tcase_add_test(tc, link_lifecycle);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -137,6 +137,11 @@ assert_eq "$(sort "$OUT" | tr '\n' ' ')" \
     "--dry-run prints 'would remove' for each workspace"
 assert_exists "$base/tmprun.DryRun0001/sub/file" "--dry-run removed nothing (first)"
 assert_exists "$base/tmprun.DryRun0002/sub/file" "--dry-run removed nothing (second)"
+# The list it cannot write: said, exit 1.
+# shellcheck disable=SC2016 # the sh -c script expands its own arguments
+assert_status 1 "--gc --dry-run to a full device: exit 1" \
+    sh -c '"$1" --gc --dry-run --older-than=0 --dir="$2" >/dev/full' sh "$TMPRUN" "$base"
+assert_contains "$ERR" "cannot write the list of removed workspaces" "--gc --dry-run to a full device: says so"
 assert_status 0 "--gc after --dry-run: exit 0" gc --older-than=0
 assert_absent "$base/tmprun.DryRun0001" "without --dry-run they go (first)"
 assert_absent "$base/tmprun.DryRun0002" "without --dry-run they go (second)"

@@ -163,6 +163,13 @@ assert_status 0 "--list -v: exits 0" "$TMPRUN" --list -v --dir="$base"
 assert_eq "$(line "$OUT" 1 | awk '{print $5, $6, $7}')" "ENTRIES BYTES PATH" "--list -v: ENTRIES and BYTES columns"
 assert_eq "$(awk -v p="$(cat "$SCRATCH/kept.ws")" '$7 == p { print $5, $6 }' "$OUT")" "4 1001" \
     "--list -v: 4 entries (a, a/b, a/f, l) and 1001 bytes (the file and the symlink's one-byte target)"
+# Without --dir, the base a run would choose ($TMPDIR first).
+assert_status 0 "--list without --dir: exits 0" env TMPDIR="$base" "$TMPRUN" --list
+assert_eq "$(awk 'NR > 1 { print $1, $5 }' "$OUT")" "kept $(cat "$SCRATCH/kept.ws")" \
+    "--list without --dir: lists the workspaces in \$TMPDIR"
+# Output it cannot write: said, and 125.
+assert_status 125 "--list to a full device: 125" sh -c '"$1" --list --dir="$2" >/dev/full' sh "$TMPRUN" "$base"
+assert_contains "$ERR" "cannot list $base: No space left on device" "--list to a full device: says so"
 rm -rf "${base:?}"/*
 assert_status 125 "--list with a COMMAND: usage error" "$TMPRUN" --list true
 assert_status 125 "--list with --gc: usage error" "$TMPRUN" --list --gc

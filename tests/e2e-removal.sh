@@ -298,6 +298,16 @@ if is_root && command -v chattr >/dev/null && command -v mkfs.ext4 >/dev/null; t
     assert_status 0 "immutable files: once mutable, --gc removes the rest" \
         "$TMPRUN" --gc --older-than=0 --dir="$fs"
     assert_eq "$(find "$fs" -mindepth 1 -maxdepth 1 ! -name lost+found)" "" "immutable files: nothing is left"
+    # A workspace made immutable cannot be marked kept (its sticky bit): said, and it is kept all the same.
+    # shellcheck disable=SC2016 # expanded by COMMAND's sh
+    assert_status 0 "an immutable workspace, --keep: COMMAND's status" \
+        "$TMPRUN" --keep --dir="$fs" sh -c 'chattr +i "$TMPDIR" && echo "$TMPDIR" >"$1"' sh "$SCRATCH/ws"
+    ws=$(cat "$SCRATCH/ws")
+    assert_contains "$ERR" "cannot mark $ws as kept: Operation not permitted" \
+        "an immutable workspace, --keep: it cannot be marked kept, and says so"
+    assert_contains "$ERR" "kept workspace $ws (--keep)" "an immutable workspace, --keep: kept all the same"
+    chattr -i "$ws"
+    rmdir "$ws"
     umount "$fs"
 else
     not_ok "immutable files" "needs root, chattr and mkfs.ext4 (e2fsprogs)"

@@ -44,8 +44,9 @@ abandon() {
 # (created once its traps are set), count (one line per signal caught). None runs longer than 20 s.
 job=$SCRATCH/job.sh
 cat >"$job" <<'EOF'
-# job.sh DIR [TERMS]: count SIGTERMs, exit 0 after the TERMS-th (never if 0); exit 0 on SIGUSR1.
-# Without TERMS, trap nothing: SIGTERM and SIGINT kill it.
+# job.sh DIR [TERMS [SEND]]: count SIGTERMs, exit 0 after the TERMS-th (never if 0); exit 0 on SIGUSR1.
+# Without TERMS, trap nothing: SIGTERM and SIGINT kill it. With SEND, send tmprun a SIGUSR1 before getting
+# ready: from itself (SEND: self) or from a child (child).
 d=$1
 if [ -n "${2:-}" ]; then
     got=0
@@ -54,6 +55,19 @@ if [ -n "${2:-}" ]; then
 fi
 printf '%s\n' "$TMPDIR" >"$d/ws"
 echo "$PPID" >"$d/tmprun-pid"
+case ${3:-} in
+self) kill -USR1 "$PPID" ;;
+child)
+    # The child stays (a leftover, stopped at the end): tmprun knows a sender for its descendant by its
+    # parent, which it reads in /proc once it handles the signal.
+    sh -c 'kill -USR1 "$1" && : >"$2" && exec sleep 1000' sh "$PPID" "$d/sent" &
+    i=0
+    until [ -e "$d/sent" ] || [ "$i" -ge 400 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    ;;
+esac
 : >"$d/ready"
 i=0
 while [ "$i" -lt 400 ]; do
@@ -73,18 +87,24 @@ bg_run() {
     pid=$!
 }
 
-# --- (a) kill -TERM of tmprun: forwarded once; COMMAND handles it and exits 0, so tmprun exits 0.
-d=$SCRATCH/a
-bg_run "$d" 1
-if wait_until "COMMAND to get ready" test -e "$d/ready"; then
-    kill -TERM "$pid"
-    assert_exit "$pid" 0 "kill -TERM tmprun, COMMAND traps it and exits 0: tmprun exits 0"
-    assert_eq "$(cat "$d/count")" TERM "kill -TERM tmprun: COMMAND got exactly one SIGTERM"
-    assert_absent "$(cat "$d/ws")" "kill -TERM tmprun: the workspace is gone"
-else
-    abandon "$pid"
-    not_ok "kill -TERM tmprun (COMMAND never got ready)"
-fi
+# --- (a) kill -TERM of tmprun: forwarded once; COMMAND handles it and exits 0, so tmprun exits 0. The same after
+# COMMAND, or a process it started, sent tmprun a SIGUSR1: that one is not sent back to COMMAND (it would loop);
+# forwarded, it would come before the SIGTERM (sent earlier, lower in number) and be counted.
+for how in none self child; do
+    d=$SCRATCH/a-$how
+    what="kill -TERM tmprun"
+    [ "$how" = none ] || what="$what after a SIGUSR1 to it from COMMAND ($how)"
+    bg_run "$d" 1 "$how"
+    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+        kill -TERM "$pid"
+        assert_exit "$pid" 0 "$what, COMMAND traps it and exits 0: tmprun exits 0"
+        assert_eq "$(cat "$d/count")" TERM "$what: COMMAND got exactly one SIGTERM, and nothing else"
+        assert_absent "$(cat "$d/ws")" "$what: the workspace is gone"
+    else
+        abandon "$pid"
+        not_ok "$what (COMMAND never got ready)"
+    fi
+done
 
 # The same, but COMMAND stays alive after its SIGTERM, so a late second copy would be counted. The SIGUSR1
 # sent after it is forwarded after any copy (tmprun handles pending signals lowest number first), so once
@@ -389,6 +409,60 @@ for name in VTALRM PROF PWR IO SYS TRAP RTMIN+3 RTMAX; do
         not_ok "kill -$name tmprun, COMMAND dies of it (COMMAND never got ready)"
     fi
 done
+
+# --- (i) A signal sent to tmprun with sigqueue(3) goes on to COMMAND as one (its value along): COMMAND sees
+# SI_QUEUE (-1), where kill(2) would give SI_USER (0).
+d=$SCRATCH/i
+mkdir "$d"
+cat >"$SCRATCH/queued.py" <<'EOF'
+import os, signal, sys
+d = sys.argv[1]
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+with open(d + "/ws", "w") as f:
+    f.write(os.environ["TMPDIR"] + "\n")
+open(d + "/ready", "w").close()
+si = signal.sigtimedwait({signal.SIGUSR1}, 20)
+if si is None:
+    sys.exit(99)
+with open(d + "/code", "w") as f:
+    f.write("%d\n" % si.si_code)
+EOF
+"$TMPRUN" --dir="$base" "${python:-python3}" "$SCRATCH/queued.py" "$d" &
+pid=$!
+if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+    env kill -s USR1 -q 7 "$pid" # procps kill: sigqueue(3) with the value 7
+    assert_exit "$pid" 0 "sigqueue SIGUSR1 to tmprun: COMMAND takes it and exits 0"
+    assert_eq "$(cat "$d/code" 2>/dev/null)" -1 "sigqueue SIGUSR1 to tmprun: COMMAND gets it queued (SI_QUEUE)"
+    assert_absent "$(cat "$d/ws")" "sigqueue SIGUSR1 to tmprun: the workspace is gone"
+else
+    abandon "$pid"
+    not_ok "sigqueue SIGUSR1 to tmprun (COMMAND never got ready)"
+fi
+
+# --- (j) Started with SIGCHLD ignored (the kernel would reap COMMAND itself): tmprun still gets COMMAND's
+# status, and COMMAND gets SIGCHLD ignored, as it was given. Bit 0x10000 of SigIgn is SIGCHLD (17).
+cat >"$SCRATCH/chld-ignored.py" <<'EOF'
+import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+os.execvp(sys.argv[1], sys.argv[1:])
+EOF
+# Not a shell as COMMAND: it takes SIGCHLD back for itself. sigign.py prints its own SigIgn and exits 3.
+cat >"$SCRATCH/sigign.py" <<'EOF'
+import sys
+for line in open("/proc/self/status"):
+    if line.startswith("SigIgn:"):
+        print(line.split()[1])
+sys.exit(3)
+EOF
+# The binary itself: valgrind's wrapper (make check-valgrind) is a shell script, which takes SIGCHLD back too.
+bin=$TMPRUN
+[ -x "$TMPRUN.real" ] && bin=$TMPRUN.real
+assert_status 3 "SIGCHLD ignored at start: COMMAND's status comes through" \
+    "${python:-python3}" "$SCRATCH/chld-ignored.py" "$bin" --dir="$base" \
+    "${python:-python3}" "$SCRATCH/sigign.py"
+m=$(cat "$OUT")
+m=${m#"${m%????????}"}
+assert_eq "$((0x$m & 0x10000))" 65536 "SIGCHLD ignored at start: still ignored in COMMAND"
 
 # Nothing of this test is left running (the processes whose TMPDIR is a workspace in $base), nor a workspace.
 assert_nothing_left "$base"

@@ -142,4 +142,10 @@ for opt in --mode=0700 --export=FOO --cd --keep --keep-on-failure --ignore-clean
     refused "--gc $opt" "--gc takes only --dir, --prefix, --suffix, --older-than, --dry-run, -v" --gc "$opt"
 done
 
+# --help and --version whose output cannot be written: 125, not a silent 0.
+for opt in --help --version; do
+    # shellcheck disable=SC2016 # the sh -c script expands its own arguments
+    assert_status 125 "$opt to a full device: 125" sh -c '"$1" "$2" >/dev/full' sh "$TMPRUN" "$opt"
+done
+
 done_testing
