@@ -101,10 +101,10 @@ static const struct named syscalls[] = {
     {"clone", SYS_clone},         {"fchmod", SYS_fchmod},         {"flock", SYS_flock},
     {"fork", SYS_FORK_OR_NOT},    {"fsopen", SYS_fsopen},         {"getdents64", SYS_getdents64},
     {"getrandom", SYS_getrandom}, {"mkdirat", SYS_mkdirat},       {"mount", SYS_mount},
-    {"open_tree", SYS_open_tree}, {"pidfd_open", SYS_pidfd_open}, {"pipe2", SYS_pipe2},
-    {"setgroups", SYS_SETGROUPS}, {"setresgid", SYS_SETRESGID},   {"setresuid", SYS_SETRESUID},
-    {"signalfd4", SYS_signalfd4}, {"statx", SYS_statx},           {"unlinkat", SYS_unlinkat},
-    {"unshare", SYS_unshare},     {"vfork", SYS_VFORK_OR_NOT},
+    {"open_tree", SYS_open_tree}, {"pidfd_open", SYS_pidfd_open}, {"pidfd_send_signal", SYS_pidfd_send_signal},
+    {"pipe2", SYS_pipe2},         {"setgroups", SYS_SETGROUPS},   {"setresgid", SYS_SETRESGID},
+    {"setresuid", SYS_SETRESUID}, {"signalfd4", SYS_signalfd4},   {"statx", SYS_statx},
+    {"unlinkat", SYS_unlinkat},   {"unshare", SYS_unshare},       {"vfork", SYS_VFORK_OR_NOT},
 };
 
 static const struct named errnos[] = {
