@@ -153,12 +153,18 @@ int caps_apply(const struct caps_spec *spec)
         if (setgroups((size_t)u->ngroups, u->groups) < 0)
             return failed("--user: setgroups");
     }
-    if (drop && (ret = drop_bounding()) < 0)
-        return ret;
+    if (drop) {
+        ret = drop_bounding();
+        if (ret < 0)
+            return ret;
+    }
     if (u && setresuid(u->uid, u->uid, u->uid) < 0)
         return failed("--user: setresuid");
-    if (drop && (ret = clear_sets()) < 0)
-        return ret;
+    if (drop) {
+        ret = clear_sets();
+        if (ret < 0)
+            return ret;
+    }
     if ((drop || spec->no_new_privs) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return failed("cannot set no_new_privs");
     return 0;

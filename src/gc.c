@@ -63,7 +63,8 @@ static int read_names(const struct gc_spec *spec, struct names *out)
     if (dfd < 0)
         return neg_errno();
     /* fdopendir() shares the offset with basefd's duplicate only: rewind it for a second reading. */
-    if (lseek(dfd, 0, SEEK_SET) < 0 || !(d = fdopendir(dfd))) {
+    d = lseek(dfd, 0, SEEK_SET) < 0 ? NULL : fdopendir(dfd);
+    if (!d) {
         ret = neg_errno();
         (void)close(dfd);
         return ret;
@@ -79,7 +80,8 @@ static int read_names(const struct gc_spec *spec, struct names *out)
             }
             ns.v = v;
         }
-        if (!(ns.v[ns.n] = strdup(e->d_name))) {
+        ns.v[ns.n] = strdup(e->d_name);
+        if (!ns.v[ns.n]) {
             ret = -ENOMEM;
             break;
         }
@@ -490,16 +492,18 @@ static pid_t holder(const struct held *locks, size_t n, dev_t dev, ino_t ino)
         char path[sizeof("/proc//fd") + NAME_MAX];
         DIR *fds;
         struct dirent *fe;
+        int fdsfd;
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         (void)snprintf(path, sizeof(path), "/proc/%s/fd", e->d_name);
         fds = opendir(path);
         if (!fds)
             continue;
-        while ((fe = readdir(fds))) {
+        fdsfd = dirfd(fds);
+        while (fdsfd >= 0 && (fe = readdir(fds))) {
             struct stat st;
             /* stat(2) follows the magic link to the very object the descriptor holds. */
-            if (fstatat(dirfd(fds), fe->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode) && st.st_dev == dev &&
+            if (fstatat(fdsfd, fe->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode) && st.st_dev == dev &&
                 st.st_ino == ino) {
                 found = (pid_t)strtol(e->d_name, NULL, 10);
                 break;

@@ -547,14 +547,19 @@ static long scan(struct stopper *st, int *err)
         if (t && t->sig == st->sig) {
             /* Already told. Watch it now if it could not be watched before (more than MAX_WATCHED then), so
              * that its exit is an event, not something only the next rescan sees. */
-            if (t->pidfd < 0 && st->nwatched < MAX_WATCHED && (t->pidfd = open_exact(st->procfd, p)) >= 0)
-                st->nwatched++;
-            else if (t->pidfd < 0)
-                t->pidfd = -1;
+            if (t->pidfd < 0 && st->nwatched < MAX_WATCHED) {
+                int pfd = open_exact(st->procfd, p);
+                if (pfd >= 0) {
+                    t->pidfd = pfd;
+                    st->nwatched++;
+                }
+            }
             st->unwatched |= t->pidfd < 0;
             continue;
         }
-        if (!t && !(t = add_told(st, p))) {
+        if (!t)
+            t = add_told(st, p);
+        if (!t) {
             st->unwatched = true; /* out of memory: a rescan tries again */
             continue;
         }
@@ -721,7 +726,7 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
      * setup steps (namespaces, privileges) allocate and change process-wide state: they get a real fork. The
      * vfork()ed child makes only system calls (no stdio, no allocation) before execvp() or _exit(). */
     m->vforked = !spec->setup;
-    /* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork,clang-analyzer-unix.Vfork) */
+    /* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork,clang-analyzer-unix.Vfork,bugprone-unsafe-functions,cert-msc24-c,cert-msc33-c) */
     child = m->vforked ? vfork() : fork();
     if (child < 0) {
         int err = neg_errno();
