@@ -30,7 +30,7 @@ int caps_identity_lookup(const char *spec, struct identity *id, const char **wha
 {
     cleanup_free char *user = strdup(spec);
     char *group;
-    struct passwd *pw;
+    const struct passwd *pw;
     unsigned long n;
     int ngroups = 16;
 
@@ -53,7 +53,7 @@ int caps_identity_lookup(const char *spec, struct identity *id, const char **wha
     if (!id->name || !id->home)
         return -ENOMEM;
     if (group && *group) {
-        struct group *gr;
+        const struct group *gr;
         *what = "group";
         errno = 0;
         gr = parse_id(group, &n) ? getgrgid((gid_t)n) : getgrnam(group);

@@ -55,7 +55,7 @@ static int read_names(const struct gc_spec *spec, struct names *out)
 {
     struct names ns = {0};
     size_t cap = 0;
-    struct dirent *e;
+    const struct dirent *e;
     DIR *d;
     int dfd = fcntl(spec->basefd, F_DUPFD_CLOEXEC, 0), ret = 0;
 
@@ -479,7 +479,7 @@ static void read_locks(struct held **out, size_t *n)
 static pid_t holder(const struct held *locks, size_t n, dev_t dev, ino_t ino)
 {
     DIR *proc;
-    struct dirent *e;
+    const struct dirent *e;
     pid_t found = 0;
 
     for (size_t i = 0; i < n; i++)
@@ -574,7 +574,7 @@ int gc_list(const struct gc_spec *spec, bool verbose)
         struct stat st;
         const char *state = "stale";
         char age[32], owner[32], pid[16] = "-";
-        struct passwd *pw;
+        const struct passwd *pw;
         bool live = false;
         if (fstatat(spec->basefd, ns.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
             continue;

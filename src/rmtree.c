@@ -305,7 +305,7 @@ static void note_open(struct walk *w)
 
 /* Check that the directory open at fd is on the walk's mount, and make it usable if this user owns it but its
  * mode denies us: 0555 and 0000 trees (Go's module cache, chmod -R a-w) are normal in a workspace. */
-static int vet_dir(struct walk *w, int fd, struct frame *f)
+static int vet_dir(const struct walk *w, int fd, struct frame *f)
 {
     struct fdstat fs;
     int ret = fdstat_get(fd, &fs);
@@ -716,7 +716,7 @@ static int parallel_region(struct walk *w);
 static void walk_loop(struct walk *w)
 {
     while (w->depth > 0) {
-        struct frame *f = &w->frames[w->depth - 1];
+        const struct frame *f = &w->frames[w->depth - 1];
         int ret;
 
         if (!f->scanned) {
@@ -784,7 +784,7 @@ static void walk_flush(struct walk *w)
  * false if something below stays. */
 static bool remove_subtree(struct walk *w, const char *name)
 {
-    struct shared *sh = w->sh;
+    const struct shared *sh = w->sh;
     bool failed;
 
     w->depth = 1;

@@ -181,7 +181,7 @@ static int read_stat(int procfd, pid_t pid, struct proc *p)
     char path[32], buf[1024];
     cleanup_fd int fd = -1;
     ssize_t n;
-    char *s;
+    const char *s;
     int ppid;
 
     if (procfd < 0)
@@ -319,7 +319,7 @@ static int list_descendants(int procfd, struct proc **out, size_t *count, size_t
     cleanup_fd int dfd = -1;
     size_t n = 0, cap = 0, head = 0, tail = 0;
     pid_t self = getpid();
-    struct dirent *e;
+    const struct dirent *e;
     DIR *d;
     int err = 0;
 
@@ -620,7 +620,7 @@ static int poll_ms(long long ns)
  * otherwise only when every leftover watched through its pidfd has exited (to find what they started
  * meanwhile) or, for leftovers without a pidfd, every RESCAN_MS. Returns how many processes were signalled;
  * *running is set when some may still run (not listed, or not stoppable), after saying why. */
-static unsigned long stop_leftovers(struct sigstate *s, double grace, pid_t child, bool *child_done,
+static unsigned long stop_leftovers(const struct sigstate *s, double grace, pid_t child, bool *child_done,
                                     int *status, bool *running)
 {
     struct stopper st = {.procfd = s->procfd, .sig = grace > 0 ? SIGTERM : SIGKILL};

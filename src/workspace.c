@@ -113,7 +113,7 @@ char *workspace_absolute_path(const char *path)
 static bool group_has_others(gid_t gid, uid_t uid, char *who, size_t len)
 {
     struct group *gr;
-    struct passwd *pw;
+    const struct passwd *pw;
     bool others = false;
 
     errno = 0;
@@ -140,7 +140,7 @@ static bool group_has_others(gid_t gid, uid_t uid, char *who, size_t len)
 
 static void describe_user(uid_t uid, char *out, size_t len)
 {
-    struct passwd *pw = getpwuid(uid);
+    const struct passwd *pw = getpwuid(uid);
 
     if (pw)
         (void)snprintf(out, len, "user %s (uid %u)", pw->pw_name, (unsigned)uid);
@@ -150,7 +150,7 @@ static void describe_user(uid_t uid, char *out, size_t len)
 
 static void describe_group(gid_t gid, char *out, size_t len)
 {
-    struct group *gr = getgrgid(gid);
+    const struct group *gr = getgrgid(gid);
 
     if (gr)
         (void)snprintf(out, len, "group %s (gid %u)", gr->gr_name, (unsigned)gid);
