@@ -30,7 +30,7 @@ int caps_identity_lookup(const char *spec, struct identity *id, const char **wha
 {
     cleanup_free char *user = strdup(spec);
     char *group;
-    struct passwd *pw;
+    const struct passwd *pw;
     unsigned long n;
     int ngroups = 16;
 
@@ -53,7 +53,7 @@ int caps_identity_lookup(const char *spec, struct identity *id, const char **wha
     if (!id->name || !id->home)
         return -ENOMEM;
     if (group && *group) {
-        struct group *gr;
+        const struct group *gr;
         *what = "group";
         errno = 0;
         gr = parse_id(group, &n) ? getgrgid((gid_t)n) : getgrnam(group);
@@ -153,12 +153,18 @@ int caps_apply(const struct caps_spec *spec)
         if (setgroups((size_t)u->ngroups, u->groups) < 0)
             return failed("--user: setgroups");
     }
-    if (drop && (ret = drop_bounding()) < 0)
-        return ret;
+    if (drop) {
+        ret = drop_bounding();
+        if (ret < 0)
+            return ret;
+    }
     if (u && setresuid(u->uid, u->uid, u->uid) < 0)
         return failed("--user: setresuid");
-    if (drop && (ret = clear_sets()) < 0)
-        return ret;
+    if (drop) {
+        ret = clear_sets();
+        if (ret < 0)
+            return ret;
+    }
     if ((drop || spec->no_new_privs) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return failed("cannot set no_new_privs");
     return 0;

@@ -55,7 +55,7 @@ static int read_names(const struct gc_spec *spec, struct names *out)
 {
     struct names ns = {0};
     size_t cap = 0;
-    struct dirent *e;
+    const struct dirent *e;
     DIR *d;
     int dfd = fcntl(spec->basefd, F_DUPFD_CLOEXEC, 0), ret = 0;
 
@@ -63,7 +63,8 @@ static int read_names(const struct gc_spec *spec, struct names *out)
     if (dfd < 0)
         return neg_errno();
     /* fdopendir() shares the offset with basefd's duplicate only: rewind it for a second reading. */
-    if (lseek(dfd, 0, SEEK_SET) < 0 || !(d = fdopendir(dfd))) {
+    d = lseek(dfd, 0, SEEK_SET) < 0 ? NULL : fdopendir(dfd);
+    if (!d) {
         ret = neg_errno();
         (void)close(dfd);
         return ret;
@@ -79,7 +80,8 @@ static int read_names(const struct gc_spec *spec, struct names *out)
             }
             ns.v = v;
         }
-        if (!(ns.v[ns.n] = strdup(e->d_name))) {
+        ns.v[ns.n] = strdup(e->d_name);
+        if (!ns.v[ns.n]) {
             ret = -ENOMEM;
             break;
         }
@@ -477,7 +479,7 @@ static void read_locks(struct held **out, size_t *n)
 static pid_t holder(const struct held *locks, size_t n, dev_t dev, ino_t ino)
 {
     DIR *proc;
-    struct dirent *e;
+    const struct dirent *e;
     pid_t found = 0;
 
     for (size_t i = 0; i < n; i++)
@@ -490,16 +492,18 @@ static pid_t holder(const struct held *locks, size_t n, dev_t dev, ino_t ino)
         char path[sizeof("/proc//fd") + NAME_MAX];
         DIR *fds;
         struct dirent *fe;
+        int fdsfd;
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         (void)snprintf(path, sizeof(path), "/proc/%s/fd", e->d_name);
         fds = opendir(path);
         if (!fds)
             continue;
-        while ((fe = readdir(fds))) {
+        fdsfd = dirfd(fds);
+        while (fdsfd >= 0 && (fe = readdir(fds))) {
             struct stat st;
             /* stat(2) follows the magic link to the very object the descriptor holds. */
-            if (fstatat(dirfd(fds), fe->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode) && st.st_dev == dev &&
+            if (fstatat(fdsfd, fe->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode) && st.st_dev == dev &&
                 st.st_ino == ino) {
                 found = (pid_t)strtol(e->d_name, NULL, 10);
                 break;
@@ -570,7 +574,7 @@ int gc_list(const struct gc_spec *spec, bool verbose)
         struct stat st;
         const char *state = "stale";
         char age[32], owner[32], pid[16] = "-";
-        struct passwd *pw;
+        const struct passwd *pw;
         bool live = false;
         if (fstatat(spec->basefd, ns.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
             continue;

@@ -23,7 +23,7 @@ static int close_listed(int a, int b)
 
     while (more) {
         DIR *d = opendir("/proc/self/fd");
-        struct dirent *e;
+        const struct dirent *e;
         int n = 0;
         if (!d)
             return neg_errno();

@@ -120,10 +120,12 @@ struct child_ctx {
 static int child_setup(void *arg)
 {
     struct child_ctx *c = arg;
-    int ret;
 
-    if (c->use_ns && (ret = ns_setup(&c->ns)) < 0)
-        return ret;
+    if (c->use_ns) {
+        int ret = ns_setup(&c->ns);
+        if (ret < 0)
+            return ret;
+    }
     return caps_apply(&c->caps);
 }
 
@@ -377,8 +379,11 @@ int main(int argc, char **argv)
         if (ret < 0)
             take_back(&ws, ret, "cannot set %s", name);
     }
-    if (o.link && (ret = workspace_link_make(&link, ws.path)) < 0)
-        take_back(&ws, ret, "cannot make --link=%s", o.link);
+    if (o.link) {
+        ret = workspace_link_make(&link, ws.path);
+        if (ret < 0)
+            take_back(&ws, ret, "cannot make --link=%s", o.link);
+    }
 
     ctx.use_ns = o.tmpfs || o.private_tmp;
     ctx.ns = (struct ns_spec){

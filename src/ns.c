@@ -231,8 +231,11 @@ int ns_setup(const struct ns_spec *spec)
             *spec->refused = -ret;
         return ret;
     }
-    if (need_userns && (ret = map_self(uid, gid)) < 0)
-        return failed("cannot write the user namespace's id maps", ret);
+    if (need_userns) {
+        ret = map_self(uid, gid);
+        if (ret < 0)
+            return failed("cannot write the user namespace's id maps", ret);
+    }
     /* Nothing mounted here may leak back to the parent namespace (mount_namespaces(7)). */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return failed("cannot make the mount namespace private", neg_errno());
@@ -243,8 +246,11 @@ int ns_setup(const struct ns_spec *spec)
         cleanup_fd int mfd = make_tmpfs(spec);
         if (mfd == -ENOSYS)
             mfd = legacy_tmpfs(spec, ws);
-        else if (mfd >= 0 && (ret = attach(mfd, ws)) < 0)
-            return failed("--tmpfs: cannot mount the tmpfs on the workspace", ret);
+        else if (mfd >= 0) {
+            ret = attach(mfd, ws);
+            if (ret < 0)
+                return failed("--tmpfs: cannot mount the tmpfs on the workspace", ret);
+        }
         if (mfd < 0)
             return mfd;
         /* From now on the workspace is the tmpfs root. */
@@ -252,7 +258,10 @@ int ns_setup(const struct ns_spec *spec)
         ws = steal_fd(&mfd);
     }
     if (spec->private_tmp) {
-        if ((ret = over_tmp(ws, "/tmp")) < 0 || (ret = over_tmp(ws, "/var/tmp")) < 0)
+        ret = over_tmp(ws, "/tmp");
+        if (ret >= 0)
+            ret = over_tmp(ws, "/var/tmp");
+        if (ret < 0)
             return ret;
     }
     return spec->cd ? change_into(spec, ws) : 0;

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,7 @@ struct linux_dirent64 {
     off64_t d_off;
     unsigned short d_reclen;
     unsigned char d_type;
+    /* cppcheck-suppress unusedStructMember ; the name is read in place, at offsetof(..., d_name). */
     char d_name[];
 };
 
@@ -177,6 +179,7 @@ int rmtree_creds_enter(uid_t uid, gid_t gid, struct rmtree_creds *saved)
         return 0;
     if (n > 0) {
         int ret;
+        /* NOLINTNEXTLINE(clang-analyzer-optin.taint.TaintedAlloc): the kernel's count, at most 65536 */
         saved->groups = calloc((size_t)n, sizeof(*saved->groups));
         if (!saved->groups)
             return -ENOMEM;
@@ -302,7 +305,7 @@ static void note_open(struct walk *w)
 
 /* Check that the directory open at fd is on the walk's mount, and make it usable if this user owns it but its
  * mode denies us: 0555 and 0000 trees (Go's module cache, chmod -R a-w) are normal in a workspace. */
-static int vet_dir(struct walk *w, int fd, struct frame *f)
+static int vet_dir(const struct walk *w, int fd, struct frame *f)
 {
     struct fdstat fs;
     int ret = fdstat_get(fd, &fs);
@@ -417,8 +420,11 @@ static bool add_victim(struct walk *w, uint64_t ino, const char *name)
 {
     size_t len = strlen(name) + 1;
 
-    if (!w->victims && !(w->victims = malloc(UNLINK_BATCH * sizeof(*w->victims))))
-        return false;
+    if (!w->victims) {
+        w->victims = malloc(UNLINK_BATCH * sizeof(*w->victims));
+        if (!w->victims)
+            return false;
+    }
     if (w->vnlen + len > w->vncap) {
         size_t cap = w->vncap ? w->vncap * 2 : 65536;
         char *n;
@@ -466,12 +472,15 @@ static int scan(struct walk *w)
         if (n == 0)
             return flush_victims(w, f);
         for (long off = 0; off < n;) {
-            struct linux_dirent64 *d = (struct linux_dirent64 *)(void *)(w->buf + off);
-            const char *name = d->d_name;
-            unsigned char type = d->d_type;
+            /* The record's fixed part copied out, not cast: the buffer holds bytes, not structs. */
+            struct linux_dirent64 d;
+            const char *name = w->buf + off + offsetof(struct linux_dirent64, d_name);
+            unsigned char type;
             int ret;
 
-            off += d->d_reclen;
+            memcpy(&d, w->buf + off, offsetof(struct linux_dirent64, d_name));
+            type = d.d_type;
+            off += d.d_reclen;
             if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
                 continue;
             if (type == DT_UNKNOWN) {
@@ -485,9 +494,12 @@ static int scan(struct walk *w)
                 }
                 type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
             }
-            if (type != DT_DIR && add_victim(w, d->d_ino, name)) {
-                if (w->nvictims == UNLINK_BATCH && (ret = flush_victims(w, f)) < 0)
-                    return ret;
+            if (type != DT_DIR && add_victim(w, d.d_ino, name)) {
+                if (w->nvictims == UNLINK_BATCH) {
+                    ret = flush_victims(w, f);
+                    if (ret < 0)
+                        return ret;
+                }
                 continue;
             }
             if (type != DT_DIR) {
@@ -704,7 +716,7 @@ static int parallel_region(struct walk *w);
 static void walk_loop(struct walk *w)
 {
     while (w->depth > 0) {
-        struct frame *f = &w->frames[w->depth - 1];
+        const struct frame *f = &w->frames[w->depth - 1];
         int ret;
 
         if (!f->scanned) {
@@ -772,7 +784,7 @@ static void walk_flush(struct walk *w)
  * false if something below stays. */
 static bool remove_subtree(struct walk *w, const char *name)
 {
-    struct shared *sh = w->sh;
+    const struct shared *sh = w->sh;
     bool failed;
 
     w->depth = 1;

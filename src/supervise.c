@@ -181,7 +181,7 @@ static int read_stat(int procfd, pid_t pid, struct proc *p)
     char path[32], buf[1024];
     cleanup_fd int fd = -1;
     ssize_t n;
-    char *s;
+    const char *s;
     int ppid;
 
     if (procfd < 0)
@@ -319,7 +319,7 @@ static int list_descendants(int procfd, struct proc **out, size_t *count, size_t
     cleanup_fd int dfd = -1;
     size_t n = 0, cap = 0, head = 0, tail = 0;
     pid_t self = getpid();
-    struct dirent *e;
+    const struct dirent *e;
     DIR *d;
     int err = 0;
 
@@ -400,18 +400,49 @@ static int open_exact(int procfd, const struct proc *p)
     return pfd >= 0 ? pfd : err;
 }
 
-/* Send sig to the process we listed, and only to it, through *pidfd (opened if -1, and left there for the
- * next signal and for waiting on the process's exit). 0, -ESRCH if the process is gone, or another -errno
- * (EPERM: not ours). */
-static int signal_exact(int procfd, const struct proc *p, int sig, int *pidfd)
+/* Send sig through pidfd to the process it refers to. Where pidfd_send_signal(2) fails with ENOSYS though
+ * pidfd_open(2) worked (valgrind 3.24, Debian 13's, wraps only pidfd_open; a seccomp policy may allow just
+ * one of them), *no_send is set, so that later signals skip the failing call, and kill(2) does the job: right
+ * after the pidfd showed that the process has not exited. A pid is reused only once its process has exited and
+ * been reaped, so that leaves only this instant for the pid to be another's. 0, -ESRCH if the process has
+ * exited, or another -errno. */
+static int send_pidfd(int pidfd, pid_t pid, int sig, bool *no_send)
 {
+    struct pollfd exited = {.fd = pidfd, .events = POLLIN};
+    int n;
+
+    if (!*no_send) {
+        if (pidfd_send_signal(pidfd, sig, NULL, 0) == 0)
+            return 0;
+        if (errno != ENOSYS)
+            return neg_errno();
+        *no_send = true;
+    }
+    /* A pidfd polls readable once its process has exited (pidfd_open(2)). */
+    do
+        n = poll(&exited, 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return neg_errno();
+    if (n > 0)
+        return -ESRCH;
+    return kill(pid, sig) < 0 ? neg_errno() : 0;
+}
+
+/* Send sig to the process we listed, and only to it, through *pidfd (opened if -1, and left there for the
+ * next signal and for waiting on the process's exit); *no_send as for send_pidfd(). 0, -ESRCH if the process
+ * is gone, or another -errno (EPERM: not ours). */
+static int signal_exact(int procfd, const struct proc *p, int sig, int *pidfd, bool *no_send)
+{
+    int ret;
+
     if (*pidfd < 0) {
         int pfd = open_exact(procfd, p);
         if (pfd == -ESRCH)
             return pfd;
         if (pfd < 0) {
-            /* No pidfd (an old seccomp policy, valgrind, no descriptor left): kill(2) right after checking
-             * the start time leaves only that instant for the pid to be reused. */
+            /* No pidfd (an old seccomp policy, Debian 12's valgrind 3.19, no descriptor left): kill(2) right
+             * after checking the start time leaves only that instant for the pid to be reused. */
             if (kill(p->pid, sig) < 0)
                 return neg_errno();
             if (sig == SIGTERM)
@@ -420,11 +451,12 @@ static int signal_exact(int procfd, const struct proc *p, int sig, int *pidfd)
         }
         *pidfd = pfd;
     }
-    if (pidfd_send_signal(*pidfd, sig, NULL, 0) < 0)
-        return neg_errno();
+    ret = send_pidfd(*pidfd, p->pid, sig, no_send);
+    if (ret < 0)
+        return ret;
     /* A stopped process would not act on SIGTERM until continued. */
     if (sig == SIGTERM)
-        (void)pidfd_send_signal(*pidfd, SIGCONT, NULL, 0);
+        (void)send_pidfd(*pidfd, p->pid, SIGCONT, no_send);
     return 0;
 }
 
@@ -453,6 +485,7 @@ struct stopper {
     size_t ntold, nsorted, cap;
     size_t nwatched; /* told with an open pidfd */
     bool unwatched;  /* some leftover alive at the last scan has no pidfd: rescan on a timer */
+    bool no_send;    /* pidfd_send_signal(2) is missing: kill(2) instead (send_pidfd()) */
     bool running;    /* some leftover could not be listed or stopped */
 };
 
@@ -514,19 +547,24 @@ static long scan(struct stopper *st, int *err)
         if (t && t->sig == st->sig) {
             /* Already told. Watch it now if it could not be watched before (more than MAX_WATCHED then), so
              * that its exit is an event, not something only the next rescan sees. */
-            if (t->pidfd < 0 && st->nwatched < MAX_WATCHED && (t->pidfd = open_exact(st->procfd, p)) >= 0)
-                st->nwatched++;
-            else if (t->pidfd < 0)
-                t->pidfd = -1;
+            if (t->pidfd < 0 && st->nwatched < MAX_WATCHED) {
+                int pfd = open_exact(st->procfd, p);
+                if (pfd >= 0) {
+                    t->pidfd = pfd;
+                    st->nwatched++;
+                }
+            }
             st->unwatched |= t->pidfd < 0;
             continue;
         }
-        if (!t && !(t = add_told(st, p))) {
+        if (!t)
+            t = add_told(st, p);
+        if (!t) {
             st->unwatched = true; /* out of memory: a rescan tries again */
             continue;
         }
         had_pidfd = t->pidfd >= 0;
-        ret = signal_exact(st->procfd, p, st->sig, &t->pidfd);
+        ret = signal_exact(st->procfd, p, st->sig, &t->pidfd, &st->no_send);
         if (!had_pidfd && t->pidfd >= 0) {
             if (ret == 0 && st->nwatched < MAX_WATCHED) {
                 st->nwatched++;
@@ -582,7 +620,7 @@ static int poll_ms(long long ns)
  * otherwise only when every leftover watched through its pidfd has exited (to find what they started
  * meanwhile) or, for leftovers without a pidfd, every RESCAN_MS. Returns how many processes were signalled;
  * *running is set when some may still run (not listed, or not stoppable), after saying why. */
-static unsigned long stop_leftovers(struct sigstate *s, double grace, pid_t child, bool *child_done,
+static unsigned long stop_leftovers(const struct sigstate *s, double grace, pid_t child, bool *child_done,
                                     int *status, bool *running)
 {
     struct stopper st = {.procfd = s->procfd, .sig = grace > 0 ? SIGTERM : SIGKILL};
@@ -688,7 +726,7 @@ int supervise_run(const struct child_spec *spec, struct sigstate *s, struct chil
      * setup steps (namespaces, privileges) allocate and change process-wide state: they get a real fork. The
      * vfork()ed child makes only system calls (no stdio, no allocation) before execvp() or _exit(). */
     m->vforked = !spec->setup;
-    /* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork,clang-analyzer-unix.Vfork) */
+    /* NOLINTNEXTLINE(clang-analyzer-security.insecureAPI.vfork,clang-analyzer-unix.Vfork,bugprone-unsafe-functions,cert-msc24-c,cert-msc33-c) */
     child = m->vforked ? vfork() : fork();
     if (child < 0) {
         int err = neg_errno();

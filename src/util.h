@@ -28,14 +28,16 @@ static inline void free_voidp(void *p)
     free(*(void **)p);
 }
 
-/* Hand ownership of *pp to the caller: the cleanup handler then sees NULL. */
-static inline void *steal_ptr(void *pp)
-{
-    void **p = pp;
-    void *v = *p;
-    *p = NULL;
-    return v;
-}
+/* Hand ownership of *pp to the caller: the cleanup handler then sees NULL. A macro (systemd's TAKE_PTR, glib's
+ * g_steal_pointer) so that the value keeps its type: through a void * it could be assigned to a pointer of
+ * any other type unnoticed, and reading a char * object through a void ** lvalue is not what C allows. */
+#define steal_ptr(pp)                                                                                          \
+    __extension__({                                                                                            \
+        __typeof__(pp) steal_ptr_pp_ = (pp);                                                                   \
+        __typeof__(*steal_ptr_pp_) steal_ptr_v_ = *steal_ptr_pp_;                                              \
+        *steal_ptr_pp_ = NULL;                                                                                 \
+        steal_ptr_v_;                                                                                          \
+    })
 
 static inline int steal_fd(int *fdp)
 {

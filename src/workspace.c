@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -87,6 +88,7 @@ char *workspace_absolute_path(const char *path)
         len--;
     if (path[0] == '/')
         return strndup(path, len);
+    /* NOLINTNEXTLINE(clang-analyzer-unix.StdCLibraryFunctions): glibc and musl allocate for a NULL buffer. */
     cwd = getcwd(NULL, 0);
     if (!cwd)
         return NULL;
@@ -111,7 +113,7 @@ char *workspace_absolute_path(const char *path)
 static bool group_has_others(gid_t gid, uid_t uid, char *who, size_t len)
 {
     struct group *gr;
-    struct passwd *pw;
+    const struct passwd *pw;
     bool others = false;
 
     errno = 0;
@@ -138,7 +140,7 @@ static bool group_has_others(gid_t gid, uid_t uid, char *who, size_t len)
 
 static void describe_user(uid_t uid, char *out, size_t len)
 {
-    struct passwd *pw = getpwuid(uid);
+    const struct passwd *pw = getpwuid(uid);
 
     if (pw)
         (void)snprintf(out, len, "user %s (uid %u)", pw->pw_name, (unsigned)uid);
@@ -148,7 +150,7 @@ static void describe_user(uid_t uid, char *out, size_t len)
 
 static void describe_group(gid_t gid, char *out, size_t len)
 {
-    struct group *gr = getgrgid(gid);
+    const struct group *gr = getgrgid(gid);
 
     if (gr)
         (void)snprintf(out, len, "group %s (gid %u)", gr->gr_name, (unsigned)gid);
@@ -170,13 +172,19 @@ static int check_group_writer(gid_t gid, uid_t uid, const char *how, char *why, 
     return -EPERM;
 }
 
-/* POSIX ACL entries, as the kernel stores them in the system.posix_acl_access extended attribute
- * (include/uapi/linux/posix_acl_xattr.h). */
+/* A POSIX ACL as the kernel stores it in the system.posix_acl_access extended attribute: a version, then the
+ * entries, every field little-endian (include/uapi/linux/posix_acl_xattr.h). Read into this struct, not cast
+ * out of a byte buffer, so that every field is aligned and read through its own type. */
 struct acl_entry {
     uint16_t tag;
     uint16_t perm;
     uint32_t id;
 };
+struct acl_xattr {
+    uint32_t version;
+    struct acl_entry e[64];
+};
+_Static_assert(sizeof(struct acl_xattr) == 4 + 64 * 8, "the kernel's layout, without padding");
 enum { ACL_VERSION = 2, TAG_USER = 0x02, TAG_GROUP_OBJ = 0x04, TAG_GROUP = 0x08, TAG_MASK = 0x10, PERM_W = 02 };
 
 /* Who besides root and uid may write in the directory open at fd, by its owner, mode and ACL. 0 if nobody,
@@ -184,8 +192,8 @@ enum { ACL_VERSION = 2, TAG_USER = 0x02, TAG_GROUP_OBJ = 0x04, TAG_GROUP = 0x08,
  * owns makes any write permission harmless: others may add entries but not rename or remove ours. */
 static int check_writers(int fd, const struct stat *st, uid_t uid, char *why, size_t len)
 {
-    unsigned char buf[4 + 64 * sizeof(struct acl_entry)];
-    struct acl_entry *e = (struct acl_entry *)(void *)(buf + 4);
+    struct acl_xattr acl;
+    struct acl_entry *e = acl.e;
     ssize_t n;
     size_t count;
     uint16_t mask = 07;
@@ -204,18 +212,24 @@ static int check_writers(int fd, const struct stat *st, uid_t uid, char *why, si
                        "writable by every user and not sticky (one of them could replace the workspace)");
         return -EPERM;
     }
-    n = fgetxattr(fd, "system.posix_acl_access", buf, sizeof(buf));
+    n = fgetxattr(fd, "system.posix_acl_access", &acl, sizeof(acl));
     if (n < 0) {
         if (errno != ENODATA && errno != ENOTSUP && errno != EOPNOTSUPP)
             return neg_errno();
         /* No ACL: the group bits are the group's. */
         return (st->st_mode & S_IWGRP) ? check_group_writer(st->st_gid, uid, "its mode", why, len) : 0;
     }
-    if (n < 4 || (size_t)(n - 4) % sizeof(*e) != 0 || *(uint32_t *)(void *)buf != ACL_VERSION) {
+    if ((size_t)n < sizeof(acl.version) || ((size_t)n - sizeof(acl.version)) % sizeof(*e) != 0 ||
+        le32toh(acl.version) != ACL_VERSION) {
         (void)snprintf(why, len, "its access ACL cannot be read, so who may write there is unknown");
         return -EPERM;
     }
-    count = (size_t)(n - 4) / sizeof(*e);
+    count = ((size_t)n - sizeof(acl.version)) / sizeof(*e);
+    for (size_t i = 0; i < count; i++) {
+        e[i].tag = le16toh(e[i].tag);
+        e[i].perm = le16toh(e[i].perm);
+        e[i].id = le32toh(e[i].id);
+    }
     /* The mask caps every named entry and the owning group (acl(5)). */
     for (size_t i = 0; i < count; i++)
         if (e[i].tag == TAG_MASK)

@@ -34,7 +34,7 @@ static void pause_briefly(void)
 /* What readlink(2) says /proc/PID/fd/FD is, or "" (pid 0: this process). */
 static void fd_target(pid_t pid, const char *fd, char *out, size_t len)
 {
-    char path[64];
+    char path[sizeof("/proc/-2147483648/fd/") + NAME_MAX]; /* fd is a directory entry's name */
     ssize_t n;
 
     if (pid == 0)

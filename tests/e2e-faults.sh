@@ -42,6 +42,18 @@ assert_contains "$ERR" "stopped 1 leftover process" "no pidfd_open: -v counts th
 assert_eq "$(proc_state "$(cat "$SCRATCH/pid")")" "" "no pidfd_open: the leftover is gone, reaped"
 assert_eq "$(ls -A "$base")" "" "no pidfd_open: the workspace is gone"
 
+# pidfd_open without pidfd_send_signal (valgrind 3.24 wraps only the first): kill(2) instead, while the pidfd
+# still tells when the leftover has exited. Both SIGTERM (the grace) and SIGKILL (--grace=0) must reach it,
+# or tmprun would report it unstoppable, keep the workspace and exit 125.
+for grace in 2 0; do
+    assert_status 0 "no pidfd_send_signal, --grace=$grace: leftovers are still stopped" \
+        "$inject" ENOSYS:pidfd_send_signal -- "$TMPRUN" -v --grace="$grace" --dir="$base" \
+        sh -c 'sleep 1000 & echo $! >"$1"' sh "$SCRATCH/pid"
+    assert_contains "$ERR" "stopped 1 leftover process" "no pidfd_send_signal, --grace=$grace: -v counts it"
+    assert_eq "$(proc_state "$(cat "$SCRATCH/pid")")" "" "no pidfd_send_signal, --grace=$grace: it is gone, reaped"
+    assert_eq "$(ls -A "$base")" "" "no pidfd_send_signal, --grace=$grace: the workspace is gone"
+done
+
 echo host >"$SCRATCH/marker"
 assert_status 0 "no new mount API: --tmpfs --private-tmp work through mount(2)" \
     "$inject" ENOSYS:fsopen ENOSYS:open_tree -- "$TMPRUN" --tmpfs=1M --private-tmp --cd --dir="$base" \
