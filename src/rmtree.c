@@ -888,19 +888,19 @@ static int parallel_region(struct walk *w)
 /* How many threads remove a tree on each filesystem (statfs(2) f_type), and why; measured with make bench on
  * fresh images of each, wide, flat and deep trees (README, Performance). Where the kernel locks each directory
  * and nothing else much (tmpfs, ext4), threads working in different directories run side by side and a wide
- * tree goes about twice as fast on two cores. XFS and btrfs serialise much of an unlink further down (XFS's
- * log and its background inode inactivation, btrfs's b-tree locks and delayed references), and there threads
- * were slower than one: 1.2-1.4x XFS's single-threaded time with 2 and 4 threads, no gain at all on btrfs. A
+ * tree goes about twice as fast on two cores. XFS serialises more of an unlink further down (its log and its
+ * per-CPU background inode inactivation): two threads took 0.65x rm -rf's time on a wide tree, four 1.0x (and
+ * one 1.0x), so it gets two. btrfs's b-tree locks and delayed references gave threads no gain at all: one. A
  * filesystem not measured gets one thread, the order rm -rf itself removes in. */
 static const struct fs_policy {
     unsigned long magic;
-    bool parallel;
+    unsigned most; /* threads, at most one per CPU */
     const char *why;
 } fs_policies[] = {
-    {TMPFS_MAGIC, true, "tmpfs: one thread per CPU, up to 4"},
-    {EXT4_SUPER_MAGIC, true, "ext4: one thread per CPU, up to 4"},
-    {XFS_SUPER_MAGIC, false, "xfs: one thread, threads contend in its log"},
-    {BTRFS_SUPER_MAGIC, false, "btrfs: one thread, threads contend on its b-tree locks"},
+    {TMPFS_MAGIC, WORKPOOL_MAX_THREADS, "tmpfs: one thread per CPU, up to 4"},
+    {EXT4_SUPER_MAGIC, WORKPOOL_MAX_THREADS, "ext4: one thread per CPU, up to 4"},
+    {XFS_SUPER_MAGIC, 2, "xfs: one thread per CPU, up to 2: more contend in its log"},
+    {BTRFS_SUPER_MAGIC, 1, "btrfs: one thread, threads contend on its b-tree locks"},
 };
 
 /* The threads the walk of the tree at dirfd may use, before fitting them into the fds left, and why. */
@@ -927,12 +927,10 @@ static unsigned thread_policy(int dirfd, const struct rmtree_opts *opts, bool co
         return 1;
     }
     *why = pol->why;
-    if (!pol->parallel)
-        return 1;
     cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus < 1)
         cpus = 1;
-    return cpus > WORKPOOL_MAX_THREADS ? WORKPOOL_MAX_THREADS : (unsigned)cpus;
+    return (unsigned long)cpus > pol->most ? pol->most : (unsigned)cpus;
 }
 
 /* How many more fds this process can open now, counted up to FDS_WANTED: dup()s of fd, closed again. */

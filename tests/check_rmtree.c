@@ -698,12 +698,12 @@ END_TEST
 static const struct {
     const char *type;
     const char *mkfs; /* NULL: tmpfs, mounted directly */
-    bool parallel;
+    unsigned most;    /* threads, at most one per CPU */
 } policy_fs[] = {
-    {"tmpfs", NULL, true},
-    {"ext4", "mkfs.ext4 -q -F", true},
-    {"xfs", "mkfs.xfs -q -f", false},
-    {"btrfs", "mkfs.btrfs -q -f", false},
+    {"tmpfs", NULL, 4},
+    {"ext4", "mkfs.ext4 -q -F", 4},
+    {"xfs", "mkfs.xfs -q -f", 2},
+    {"btrfs", "mkfs.btrfs -q -f", 1},
 };
 
 START_TEST(policy_per_filesystem)
@@ -714,7 +714,9 @@ START_TEST(policy_per_filesystem)
     int dfd, tree;
     struct rmtree_result r = {0};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned want = !policy_fs[_i].parallel ? 1 : cpus > 4 ? 4 : cpus < 1 ? 1 : (unsigned)cpus;
+    unsigned want = cpus < 1                                   ? 1
+                    : (unsigned long)cpus > policy_fs[_i].most ? policy_fs[_i].most
+                                                               : (unsigned)cpus;
 
     private_mounts();
     dfd = scratch_dir(dir, sizeof(dir));
