@@ -187,7 +187,7 @@ START_TEST(symlinks_not_followed)
     ck_assert_int_eq(linkat(dfd, "outside/precious", tree, "ro/hard2", 0), 0);
     ck_assert_int_eq(fchmodat(tree, "ro", 0555, 0), 0);
     for (int i = 0; i < 4; i++) {
-        char name[16];
+        char name[32];
         (void)snprintf(name, sizeof(name), "w%d", i);
         make_dir(tree, name, 0700);
         (void)snprintf(name, sizeof(name), "w%d/up", i);
@@ -734,7 +734,7 @@ START_TEST(policy_per_filesystem)
     tree = openat(dfd, "mnt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ck_assert_int_ge(tree, 0);
     for (int i = 0; i < 8; i++) {
-        char name[16];
+        char name[32];
         (void)snprintf(name, sizeof(name), "w%d", i);
         make_dir(tree, name, 0700);
         (void)snprintf(name, sizeof(name), "w%d/f", i);
@@ -774,7 +774,7 @@ START_TEST(entries_without_file_types)
     ck_assert_int_ge(tree, 0);
     ck_assert_int_eq(unlinkat(tree, "lost+found", AT_REMOVEDIR), 0);
     for (int i = 0; i < 4; i++) {
-        char name[16];
+        char name[32];
         (void)snprintf(name, sizeof(name), "d%d", i);
         make_dir(tree, name, 0700);
         (void)snprintf(name, sizeof(name), "d%d/sub", i);
