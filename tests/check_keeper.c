@@ -234,8 +234,10 @@ static void check_keeper_process(enum closing how)
         ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
         ck_assert_int_eq(mount("tmpfs", "/proc", "tmpfs", 0, "mode=0"), 0);
     }
+#ifdef SYS_close_range /* else (glibc < 2.32) keeper.c never calls it: every case is without */
     if (how != CLOSE_RANGE)
         ck_assert_msg(fail_syscall(SYS_close_range, ENOSYS) == 0, "seccomp: %s", strerror(errno));
+#endif
     ck_assert_int_eq(keeper_start(lock, &w), 0);
     ck_assert_int_eq(prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0), 0);
     ck_assert_int_eq(was, 1);
