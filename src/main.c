@@ -337,7 +337,7 @@ int main(int argc, char **argv)
         return EXIT_TMPRUN;
     if (ret == OPTS_DONE) {
         opts_free(&o);
-        return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_TMPRUN;
+        return fflush(stdout) == 0 && !ferror(stdout) ? EXIT_SUCCESS : EXIT_TMPRUN;
     }
     log_verbosity = o.verbose;
     if (o.gc)
