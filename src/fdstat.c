@@ -108,3 +108,19 @@ int fdstat_same_mount(const struct fdstat *a, const struct fdstat *b)
 {
     return a->mnt_id == b->mnt_id && a->st.st_dev == b->st.st_dev ? 0 : -EXDEV;
 }
+
+unsigned fdstat_free_fds(int fd, unsigned want)
+{
+    int fds[FDSTAT_FREE_MAX];
+    unsigned n = 0;
+
+    while (n < want && n < ARRAY_SIZE(fds)) {
+        int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (d < 0)
+            break; /* EMFILE: that is the count */
+        fds[n++] = d;
+    }
+    for (unsigned i = 0; i < n; i++)
+        (void)close(fds[i]);
+    return n;
+}

@@ -21,4 +21,11 @@ int fdstat_get(int fd, struct fdstat *out);
 /* 0 if a and b are on the same mount (same mount id and device), -EXDEV if not. */
 int fdstat_same_mount(const struct fdstat *a, const struct fdstat *b);
 
+/* The most free fds fdstat_free_fds() counts. */
+#define FDSTAT_FREE_MAX 64
+
+/* How many more fds this process can open now, counted up to want (at most FDSTAT_FREE_MAX): dup()s of fd,
+ * closed again before it returns. What a caller sizes its threads and open levels by under a low ulimit -n. */
+unsigned fdstat_free_fds(int fd, unsigned want);
+
 #endif

@@ -30,6 +30,7 @@
 #define GC_MAX_THREADS 4
 #define GC_WALK_FDS 6 /* a serial walk keeping 4 levels open; with fewer it reopens through ".." */
 #define GC_THREAD_FDS (GC_WALK_FDS + 3)
+_Static_assert(GC_MAX_THREADS * GC_THREAD_FDS <= FDSTAT_FREE_MAX, "fdstat_free_fds() counts them all");
 
 /* The names in the base that match the workspace pattern, in one allocation. */
 struct names {
@@ -289,23 +290,6 @@ static void *sweep_worker(void *arg)
     return NULL;
 }
 
-/* How many more fds this process can open now, counted up to want: dup()s, closed again. */
-static size_t free_fds(int fd, size_t want)
-{
-    int fds[GC_MAX_THREADS * GC_THREAD_FDS];
-    size_t n = 0;
-
-    while (n < want && n < ARRAY_SIZE(fds)) {
-        int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (d < 0)
-            break;
-        fds[n++] = d;
-    }
-    for (size_t i = 0; i < n; i++)
-        (void)close(fds[i]);
-    return n;
-}
-
 /* Threads for a sweep of n candidates: two per online CPU (a removal on a disk sleeps in the journal and in
  * I/O, and another thread then has the CPU), at most GC_MAX_THREADS, at most one per candidate, and only as
  * many as the fds left allow, GC_THREAD_FDS each. */
@@ -319,7 +303,7 @@ static unsigned sweep_threads(int basefd, size_t n)
     if (t > n)
         t = n;
     if (t > 1) {
-        size_t room = free_fds(basefd, t * GC_THREAD_FDS) / GC_THREAD_FDS;
+        size_t room = fdstat_free_fds(basefd, (unsigned)t * GC_THREAD_FDS) / GC_THREAD_FDS;
         t = room < t ? room : t;
     }
     return t < 1 ? 1 : (unsigned)t;

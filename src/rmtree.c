@@ -40,6 +40,7 @@
 #define WALK_FDS(levels) ((levels) + 2)
 /* The most free fds worth counting: enough for every thread with all its levels, and the main walk's. */
 #define FDS_WANTED (OPEN_LEVELS + WORKPOOL_MAX_THREADS * WALK_FDS(OPEN_LEVELS))
+_Static_assert(FDS_WANTED <= FDSTAT_FREE_MAX, "fdstat_free_fds() counts them all");
 /* Non-directories are unlinked in batches sorted by inode number, as gnulib fts sorts large directories: on
  * ext4 it turns a random walk over the inode table into a sweep (about 10% faster on 100,000 files). */
 #define UNLINK_BATCH 65536
@@ -933,23 +934,6 @@ static unsigned thread_policy(int dirfd, const struct rmtree_opts *opts, bool co
     return (unsigned long)cpus > pol->most ? pol->most : (unsigned)cpus;
 }
 
-/* How many more fds this process can open now, counted up to FDS_WANTED: dup()s of fd, closed again. */
-static unsigned free_fds(int fd)
-{
-    int fds[FDS_WANTED];
-    unsigned n = 0;
-
-    while (n < FDS_WANTED) {
-        int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (d < 0)
-            break; /* EMFILE: that is the count */
-        fds[n++] = d;
-    }
-    for (unsigned i = 0; i < n; i++)
-        (void)close(fds[i]);
-    return n;
-}
-
 /* Fit the walk into the fds left (ulimit -n 12, or a caller holding most of its table): fewer threads first,
  * since each needs a walk of its own, then fewer open levels, which only cost a reopen through ".." each. A
  * walk with threads also keeps its own levels open while its thread removes a subtree. With fewer fds than
@@ -957,7 +941,7 @@ static unsigned free_fds(int fd)
  * and the one it enters. */
 static void fit_fds(struct shared *sh, int dirfd, unsigned threads)
 {
-    unsigned room = sh->opts->fd_budget ? sh->opts->fd_budget : free_fds(dirfd);
+    unsigned room = sh->opts->fd_budget ? sh->opts->fd_budget : fdstat_free_fds(dirfd, FDS_WANTED);
 
     for (unsigned t = threads; t >= 1; t--) {
         for (unsigned l = OPEN_LEVELS; l >= 1; l--) {

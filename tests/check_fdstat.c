@@ -3,10 +3,12 @@
 #include "fdstat.h"
 
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sched.h>
@@ -32,6 +34,27 @@ static uint64_t fdinfo_mnt_id(int fd)
     (void)fclose(f);
     return id;
 }
+
+#if defined(HAVE_STATX) && defined(HAVE_STRUCT_STATX_STX_MNT_ID)
+/* Linux 4.11 to 5.7: statx(2) works but has no mount id. This definition takes the C library's place for
+ * fdstat.c, which is linked into this program; with hide_mnt_id set it answers as those kernels do (no
+ * STATX_MNT_ID in stx_mask) and counts the calls it answered so. */
+#define HIDES_MNT_ID 1
+static bool hide_mnt_id;
+static unsigned mnt_id_hidden;
+
+int statx(int dirfd, const char *restrict path, int flags, unsigned int mask, struct statx *restrict buf)
+{
+    int ret = (int)syscall(SYS_statx, dirfd, path, flags, mask, buf);
+
+    if (ret == 0 && hide_mnt_id) {
+        buf->stx_mask &= ~STATX_MNT_ID;
+        buf->stx_mnt_id = 0;
+        mnt_id_hidden++;
+    }
+    return ret;
+}
+#endif
 
 /* What fdstat_get() reports for fd is what fstat(2) and /proc/self/fdinfo say. */
 static void same_as_kernel(int fd, const struct fdstat *fs)
@@ -321,6 +344,75 @@ START_TEST(bind_mount_same_device)
 }
 END_TEST
 
+#ifdef HIDES_MNT_ID
+/* The same where statx(2) gives no mount id (Linux 4.11 to 5.7): the fallbacks still tell the bind mount from
+ * the directory under it, and statx was asked, and answered without a mount id, every time. */
+static int statx_without_mnt_id_child(void *arg)
+{
+    hide_mnt_id = true;
+    CHILD_CHECK(bind_mount_child(arg) == 0);
+    CHILD_CHECK(mnt_id_hidden == 2);
+    return 0;
+}
+
+START_TEST(statx_without_mnt_id)
+{
+    char dir[PATH_MAX];
+    int dfd;
+
+    dfd = scratch_dir(dir, sizeof(dir));
+    make_dir(dfd, "top", 0700);
+    make_dir(dfd, "bind", 0700);
+    ck_assert_int_eq(in_child(statx_without_mnt_id_child, dir), 0);
+    close(dfd);
+}
+END_TEST
+#endif
+
+/* fdstat_free_fds() counts exactly the fd numbers still free below RLIMIT_NOFILE, gaps included, up to what it
+ * is asked for and FDSTAT_FREE_MAX, and leaves the fd table as it found it. The numbers are counted here with
+ * fcntl(F_GETFD), under a limit a few above the highest one open, with a gap punched below it. */
+static unsigned closed_below(int limit)
+{
+    unsigned n = 0;
+
+    for (int fd = 0; fd < limit; fd++)
+        n += fcntl(fd, F_GETFD) < 0;
+    return n;
+}
+
+static int free_fds_child(void *arg)
+{
+    struct rlimit rl;
+    int fd, hole, top = -1;
+
+    (void)arg;
+    CHILD_CHECK((fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0);
+    CHILD_CHECK((hole = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0);
+    for (int i = 0; i < 3; i++)
+        CHILD_CHECK((top = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0);
+    CHILD_CHECK(close(hole) == 0);
+    CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max >= (rlim_t)top + 1 + 2 * FDSTAT_FREE_MAX);
+    rl.rlim_cur = (rlim_t)top + 4;
+    CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    CHILD_CHECK(closed_below(top + 4) >= 4);
+    CHILD_CHECK(fdstat_free_fds(fd, FDSTAT_FREE_MAX) == closed_below(top + 4));
+    CHILD_CHECK(fdstat_free_fds(fd, 2) == 2);
+    CHILD_CHECK(fdstat_free_fds(fd, 0) == 0);
+    CHILD_CHECK(fcntl(hole, F_GETFD) < 0 && fcntl(top + 1, F_GETFD) < 0);
+    rl.rlim_cur = (rlim_t)top + 1 + 2 * FDSTAT_FREE_MAX;
+    CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    CHILD_CHECK(fdstat_free_fds(fd, 2 * FDSTAT_FREE_MAX) == FDSTAT_FREE_MAX);
+    CHILD_CHECK(fdstat_free_fds(-1, 4) == 0);
+    return 0;
+}
+
+START_TEST(free_fds)
+{
+    ck_assert_int_eq(in_child(free_fds_child, NULL), 0);
+}
+END_TEST
+
 static Suite *fdstat_suite(void)
 {
     Suite *s = suite_create("fdstat");
@@ -341,6 +433,12 @@ static Suite *fdstat_suite(void)
     tcase_add_test(tc, same_mount);
     tcase_add_test(tc, same_mount_needs_both);
     tcase_add_root_test(tc, bind_mount_same_device);
+#ifdef HIDES_MNT_ID
+    tcase_add_root_test(tc, statx_without_mnt_id);
+#endif
+    suite_add_tcase(s, tc);
+    tc = tcase_create("free_fds");
+    tcase_add_test(tc, free_fds);
     suite_add_tcase(s, tc);
     return s;
 }
