@@ -818,14 +818,15 @@ static Suite *rmtree_suite(void)
     tc = tcase_create("owner");
     tcase_add_loop_test(tc, removes_with_owners_rights, 0, 1 + ARRAY_SIZE(thread_counts));
     tcase_add_test(tc, owner_dirs_chmodded_as_owner);
-    tcase_add_test(tc, creds_enter_and_leave);
+    tcase_add_root_test(tc, creds_enter_and_leave);
     if (geteuid() == 0)
         tcase_add_loop_test(tc, creds_enter_refused, 0, ARRAY_SIZE(creds_cases));
     else
         tcase_add_root_test(tc, creds_enter_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("policy");
-    tcase_add_loop_test(tc, policy_per_filesystem, 0, ARRAY_SIZE(policy_fs));
+    if (needs_root("policy_per_filesystem"))
+        tcase_add_loop_test(tc, policy_per_filesystem, 0, ARRAY_SIZE(policy_fs));
     if (geteuid() == 0)
         tcase_add_loop_test(tc, entries_without_file_types, 0, ARRAY_SIZE(thread_counts));
     else

@@ -330,14 +330,20 @@ static inline bool lacks(const char *test, const char *why)
  * nothing is skipped. */
 static int check_skipped;
 
+/* true as root; else name test as skipped and count it: the caller does not register it. */
+static inline bool needs_root(const char *test)
+{
+    if (geteuid() == 0)
+        return true;
+    (void)printf("SKIP: %s: needs root\n", test);
+    check_skipped++;
+    return false;
+}
+
 #define tcase_add_root_test(tc, fn)                                                                            \
     do {                                                                                                       \
-        if (geteuid() == 0) {                                                                                  \
+        if (needs_root(#fn))                                                                                   \
             tcase_add_test(tc, fn);                                                                            \
-        } else {                                                                                               \
-            (void)printf("SKIP: %s: needs root\n", #fn);                                                       \
-            check_skipped++;                                                                                   \
-        }                                                                                                      \
     } while (0)
 
 /* Run the suite; exit status for the test driver (77: passed, but some tests needed root). */

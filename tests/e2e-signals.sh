@@ -34,10 +34,14 @@ assert_alive() {
     fi
 }
 
-# Give up on a background tmprun whose COMMAND never got ready (COMMAND ends on its own within 20 s).
-abandon() {
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
+# when_ready DESC: wait until COMMAND is ready ($d/ready); if it never is, give up on the background tmprun ($pid;
+# COMMAND ends on its own within 20 s), fail DESC and return 1.
+when_ready() {
+    wait_until "COMMAND to get ready" test -e "$d/ready" && return 0
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    not_ok "$1 (COMMAND never got ready)"
+    return 1
 }
 
 # The jobs run by tmprun below. Each takes a directory for its reports: ws (its $TMPDIR), tmprun-pid, ready
@@ -95,14 +99,11 @@ for how in none self child; do
     what="kill -TERM tmprun"
     [ "$how" = none ] || what="$what after a SIGUSR1 to it from COMMAND ($how)"
     bg_run "$d" 1 "$how"
-    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+    if when_ready "$what"; then
         kill -TERM "$pid"
         assert_exit "$pid" 0 "$what, COMMAND traps it and exits 0: tmprun exits 0"
         assert_eq "$(cat "$d/count")" TERM "$what: COMMAND got exactly one SIGTERM, and nothing else"
         assert_absent "$(cat "$d/ws")" "$what: the workspace is gone"
-    else
-        abandon "$pid"
-        not_ok "$what (COMMAND never got ready)"
     fi
 done
 
@@ -111,7 +112,7 @@ done
 # COMMAND has seen SIGUSR1 it has seen everything tmprun forwarded.
 d=$SCRATCH/a2
 bg_run "$d" 0
-if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+if when_ready "kill -TERM then -USR1 tmprun"; then
     kill -TERM "$pid"
     wait_until "COMMAND to count the SIGTERM" has_lines "$d/count" 1
     kill -USR1 "$pid"
@@ -119,9 +120,6 @@ if wait_until "COMMAND to get ready" test -e "$d/ready"; then
     assert_eq "$(tr '\n' ' ' <"$d/count")" "TERM USR1 " \
         "kill -TERM then -USR1 tmprun: COMMAND got one SIGTERM, then the SIGUSR1"
     assert_absent "$(cat "$d/ws")" "kill -TERM then -USR1: the workspace is gone"
-else
-    abandon "$pid"
-    not_ok "kill -TERM then -USR1 tmprun (COMMAND never got ready)"
 fi
 
 # --- (b), (c) COMMAND does not handle the signal: it dies of it, and so does tmprun, after cleaning up.
@@ -130,20 +128,17 @@ for sig in TERM:143 INT:130; do
     want=${sig#*:}
     d=$SCRATCH/$name
     bg_run "$d"
-    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+    if when_ready "kill -$name tmprun"; then
         kill -"$name" "$pid"
         assert_exit "$pid" "$want" "kill -$name tmprun, COMMAND does not handle it: tmprun dies of SIG$name ($want)"
         assert_absent "$(cat "$d/ws")" "kill -$name tmprun: the workspace is gone"
-    else
-        abandon "$pid"
-        not_ok "kill -$name tmprun (COMMAND never got ready)"
     fi
 done
 
 # --- (d) A second SIGTERM while COMMAND ignores the first is forwarded too; the workspace stays meanwhile.
 d=$SCRATCH/d
 bg_run "$d" 2
-if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+if when_ready "second SIGTERM"; then
     kill -TERM "$pid"
     if wait_until "COMMAND to count the first SIGTERM" has_lines "$d/count" 1; then
         ok "first SIGTERM to tmprun reaches COMMAND"
@@ -156,9 +151,6 @@ if wait_until "COMMAND to get ready" test -e "$d/ready"; then
     assert_exit "$pid" 0 "second kill -TERM tmprun: COMMAND exits 0 after its second SIGTERM, so does tmprun"
     assert_eq "$(tr '\n' ' ' <"$d/count")" "TERM TERM " "two kill -TERM tmprun: COMMAND got exactly two"
     assert_absent "$(cat "$d/ws")" "after COMMAND exits, the workspace is gone"
-else
-    abandon "$pid"
-    not_ok "second SIGTERM (COMMAND never got ready)"
 fi
 
 # --- Through a real terminal. pty-run.py gives COMMAND a new session on a pty, in the foreground.
@@ -332,15 +324,12 @@ while True:
 EOF
 "$ignoring" INT env --default-signal=QUIT "$TMPRUN" --dir="$base" "${python:-python3}" "$SCRATCH/sigwait.py" "$d" &
 pid=$!
-if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+if when_ready "inherited SIG_IGN: kill -INT"; then
     kill -INT "$pid"
     kill -USR1 "$pid"
     assert_exit "$pid" 0 "inherited SIG_IGN: kill -INT does not kill tmprun; the next SIGUSR1 ends COMMAND with 0"
     assert_eq "$(cat "$d/count")" USR1 "inherited SIG_IGN: tmprun did not forward the SIGINT, only the SIGUSR1"
     assert_absent "$(cat "$d/ws")" "inherited SIG_IGN: the workspace is gone"
-else
-    abandon "$pid"
-    not_ok "inherited SIG_IGN: kill -INT (COMMAND never got ready)"
 fi
 
 # --- (h) Not only the usual ones: every signal whose default action terminates is caught and forwarded (as sudo
@@ -382,7 +371,7 @@ for name in VTALRM PROF PWR IO SYS TRAP RTMIN+3 RTMAX; do
     case $name in SYS | TRAP | RTMAX) [ -x "$TMPRUN.real" ] && bin=$TMPRUN.real ;; esac
     env --default-signal "$bin" --dir="$base" sh "$SCRATCH/sigjob.sh" "$d" "$name" trap &
     pid=$!
-    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+    if when_ready "kill -$name tmprun"; then
         kill -s "$name" "$pid"
         wait_until "COMMAND to record SIG$name" test -s "$d/count"
         assert_alive "$pid" "kill -$name tmprun: tmprun outlives it"
@@ -390,23 +379,17 @@ for name in VTALRM PROF PWR IO SYS TRAP RTMIN+3 RTMAX; do
         assert_exit "$pid" 0 "kill -$name tmprun, COMMAND traps it and exits 0: tmprun exits 0"
         assert_eq "$(cat "$d/count" 2>/dev/null)" "$name" "kill -$name tmprun: COMMAND got it exactly once"
         assert_absent "$(cat "$d/ws")" "kill -$name tmprun: the workspace is gone"
-    else
-        abandon "$pid"
-        not_ok "kill -$name tmprun (COMMAND never got ready)"
     fi
 
     d=$SCRATCH/h-$name-dies
     mkdir "$d"
     env --default-signal "$bin" --dir="$base" sh "$SCRATCH/sigjob.sh" "$d" "$name" &
     pid=$!
-    if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+    if when_ready "kill -$name tmprun, COMMAND dies of it"; then
         kill -s "$name" "$pid"
         assert_exit "$pid" "$(status_of "$name")" "kill -$name tmprun, COMMAND dies of it: so does tmprun"
         : >"$d/go" # an orphaned COMMAND ends too
         assert_absent "$(cat "$d/ws")" "kill -$name tmprun, COMMAND dies of it: the workspace is gone"
-    else
-        abandon "$pid"
-        not_ok "kill -$name tmprun, COMMAND dies of it (COMMAND never got ready)"
     fi
 done
 
@@ -429,14 +412,11 @@ with open(d + "/code", "w") as f:
 EOF
 "$TMPRUN" --dir="$base" "${python:-python3}" "$SCRATCH/queued.py" "$d" &
 pid=$!
-if wait_until "COMMAND to get ready" test -e "$d/ready"; then
+if when_ready "sigqueue SIGUSR1 to tmprun"; then
     env kill -s USR1 -q 7 "$pid" # procps kill: sigqueue(3) with the value 7
     assert_exit "$pid" 0 "sigqueue SIGUSR1 to tmprun: COMMAND takes it and exits 0"
     assert_eq "$(cat "$d/code" 2>/dev/null)" -1 "sigqueue SIGUSR1 to tmprun: COMMAND gets it queued (SI_QUEUE)"
     assert_absent "$(cat "$d/ws")" "sigqueue SIGUSR1 to tmprun: the workspace is gone"
-else
-    abandon "$pid"
-    not_ok "sigqueue SIGUSR1 to tmprun (COMMAND never got ready)"
 fi
 
 # --- (j) Started with SIGCHLD ignored (the kernel would reap COMMAND itself): tmprun still gets COMMAND's
