@@ -28,10 +28,11 @@ esac
 # What each gate needs, by Debian package name; nothing names a compiler version, so the same list serves
 # Debian 11, 12 and 13. The suite drives util-linux (unshare, setpriv), mount, procps (ps, pgrep), python3 (a
 # pseudo-terminal for the job-control tests), e2fsprogs (mkfs, chattr), acl (setfacl), passwd (useradd), strace
-# (counting /proc scans), bash-completion (the completion test), xfsprogs and btrfs-progs (XFS and btrfs
-# bases for the thread policy's tests); the unit suites need check.
+# (counting /proc scans), bash-completion, fish and zsh (the completion test drives all three; without fish or
+# zsh it would skip those parts), xfsprogs and btrfs-progs (XFS and btrfs bases for the thread policy's tests);
+# the unit suites need check.
 deps="autoconf automake make gcc libc6-dev pkg-config libcap-dev"
-suite="check util-linux mount procps python3 e2fsprogs xfsprogs btrfs-progs acl passwd strace bash-completion"
+suite="check util-linux mount procps python3 e2fsprogs xfsprogs btrfs-progs acl passwd strace bash-completion fish zsh"
 foreign=
 for g in $gates; do
     case $g in
