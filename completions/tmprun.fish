@@ -35,8 +35,14 @@ set -l tmprun_options \
 # The long options whose value may be the next word (--dir DIR), for __fish_tmprun_command_index.
 set -g __fish_tmprun_with_value
 for row in $tmprun_options
-    string match -rq '^(?<short>\S+) (?<long>\S+)\s+(?<value>\S+)\s+(?<when>\S+) (?<desc>.*)$' -- $row
-    or continue
+    # Fields split on runs of blanks, the description whole (no named captures: fish < 3.4 has none).
+    set -l f (string replace -ra '\s+' ' ' -- $row | string split -m 4 ' ')
+    test (count $f) -eq 5; or continue
+    set -l short $f[1]
+    set -l long $f[2]
+    set -l value $f[3]
+    set -l when $f[4]
+    set -l desc $f[5]
     set -l args -c tmprun -l $long -d $desc
     test $short != -; and set -a args -s $short
     switch $when
@@ -83,7 +89,7 @@ function __fish_tmprun_command_index
             return 0
         else if contains -- $t $__fish_tmprun_with_value
             set i (math $i + 1)
-        else if not string match -q -- '-?*' $t
+        else if not string match -rq -- '^-.' $t
             echo $i
             return 0
         end
@@ -105,7 +111,8 @@ function __fish_tmprun_complete_command
     if test $i -le (count $tokens)
         set line (string escape -- $tokens[$i..-1])
     end
-    complete -C (string join -- ' ' $line (commandline -ct))
+    # As --do-complete=LINE: a LINE starting with "-" is not taken for an option of complete.
+    complete --do-complete=(string join -- ' ' $line (commandline -ct))
 end
 
 complete -c tmprun -f -a '(__fish_tmprun_complete_command)' \
